@@ -1,0 +1,54 @@
+//go:build !race
+
+package core
+
+import (
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestRequestPathAllocs drives whole requests — client, gateway server,
+// route match with parameters, rewrite, header hygiene, X-Forwarded-*,
+// request id, pooled upstream exchange, response — over in-memory listeners
+// and asserts that the steady state allocates nothing, in any goroutine.
+func TestRequestPathAllocs(t *testing.T) {
+	f := func(name, uri string, build func(req *fasthttp.Request)) {
+		t.Helper()
+		h := benchHarness(t)
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		do := func() {
+			req.Reset()
+			req.SetRequestURI(uri)
+			build(req)
+			if err := h.client.Do(req, resp); err != nil {
+				t.Fatalf("%s: %s", name, err)
+			}
+			if resp.StatusCode() != fasthttp.StatusOK {
+				t.Fatalf("%s: status %d; want 200; body %s", name, resp.StatusCode(), resp.Body())
+			}
+		}
+		for i := 0; i < 100; i++ { // warm pools and buffers
+			do()
+		}
+		if n := testing.AllocsPerRun(1000, do); n != 0 {
+			t.Fatalf("%s: got %v allocs per request; want 0", name, n)
+		}
+	}
+	f("GET with params and rewrite", "http://gw.local/api/users/42?x=1", func(req *fasthttp.Request) {})
+	f("GET with hop-by-hop headers and request id", "http://gw.local/api/users/42", func(req *fasthttp.Request) {
+		req.Header.Set("Connection", "keep-alive, X-Hop")
+		req.Header.Set("X-Hop", "1")
+		req.Header.Set("X-Request-Id", "abc-123")
+		req.Header.Set("X-Forwarded-For", "1.2.3.4")
+	})
+	body := make1K()
+	f("POST 1KiB", "http://gw.local/api/orders/new", func(req *fasthttp.Request) {
+		req.Header.SetMethod("POST")
+		req.SetBody(body)
+	})
+	f("catch-all 16KiB response", "http://gw.local/static/big/file.bin", func(req *fasthttp.Request) {})
+}

@@ -1,0 +1,60 @@
+package core
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Error is an error that becomes a response with Status. The gateway's own
+// error responses are JSON: {"error":"...","status":502,"request_id":"..."}.
+type Error struct {
+	Status int
+	Err    error
+}
+
+// Error implements error.
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors the request path answers with. Their texts are JSON-safe and are
+// written as they are into error bodies.
+var (
+	errNoRoute          = &Error{fasthttp.StatusNotFound, errors.New("no route matches the request")}
+	errMethodNotAllowed = &Error{fasthttp.StatusMethodNotAllowed, errors.New("method not allowed on this route")}
+	errBadRequest       = &Error{fasthttp.StatusBadRequest, errors.New("malformed request")}
+	errUpstreamConnect  = &Error{fasthttp.StatusBadGateway, errors.New("upstream connection failed")}
+	errUpstreamReset    = &Error{fasthttp.StatusBadGateway, errors.New("upstream closed the connection before responding")}
+	errUpstreamBadResp  = &Error{fasthttp.StatusBadGateway, errors.New("upstream sent an invalid response")}
+	errUpstreamTooLarge = &Error{fasthttp.StatusBadGateway, errors.New("upstream response body too large")}
+	errUpstreamTimeout  = &Error{fasthttp.StatusGatewayTimeout, errors.New("upstream timed out")}
+	errPoolExhausted    = &Error{fasthttp.StatusServiceUnavailable, errors.New("upstream connection pool exhausted")}
+	errInternal         = &Error{fasthttp.StatusInternalServerError, errors.New("internal gateway error")}
+)
+
+var (
+	strContentTypeJSON = []byte("application/json")
+	strXRequestID      = "X-Request-ID"
+)
+
+// writeError replaces the response with e as a JSON body. requestID must be
+// JSON-safe (the gateway only keeps well-formed ids, see validRequestID).
+func writeError(resp *fasthttp.Response, e *Error, requestID []byte) {
+	resp.Reset()
+	resp.SetStatusCode(e.Status)
+	resp.Header.SetContentTypeBytes(strContentTypeJSON)
+	if len(requestID) > 0 {
+		resp.Header.SetBytesV(strXRequestID, requestID)
+	}
+	var num [8]byte
+	resp.AppendBodyString(`{"error":"`)
+	resp.AppendBodyString(e.Err.Error())
+	resp.AppendBodyString(`","status":`)
+	resp.AppendBody(strconv.AppendInt(num[:0], int64(e.Status), 10))
+	resp.AppendBodyString(`,"request_id":"`)
+	resp.AppendBody(requestID)
+	resp.AppendBodyString("\"}\n")
+}

@@ -1,0 +1,468 @@
+package core
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+)
+
+const routingConfig = `
+listen: "127.0.0.1:0"
+upstreams:
+  users:  {targets: [{url: "http://10.0.0.1:80"}]}
+  orders: {targets: [{url: "http://10.0.0.2"}]}
+  api:    {targets: [{url: "http://10.0.0.3:80"}]}
+  canary: {targets: [{url: "http://10.0.0.4:80"}]}
+routes:
+  - name: user
+    match: {path: "/api/users/{id}", methods: [GET]}
+    upstream: users
+    rewrite: {path: "/users/{id}"}
+  - name: user-write
+    match: {path: "/api/users/{id}", methods: [PUT, DELETE]}
+    upstream: api
+  - name: canary
+    match: {path: "/api/users/{id}", methods: [GET], headers: {x-env: canary}}
+    upstream: canary
+  - name: orders
+    match: {path: "/api/orders/{rest:*}"}
+    upstream: orders
+    rewrite: {strip_prefix: /api}
+  - name: search
+    match: {path: "/search", query: {v: "2"}}
+    upstream: api
+    rewrite: {path: "/v2/search?src=gw"}
+  - name: admin
+    match: {hosts: [admin.example.com], path: "/{p:*}"}
+    upstream: api
+    rewrite: {host: preserve}
+  - name: wildcard
+    match: {hosts: ["*.example.com"], path: "/{p:*}"}
+    upstream: canary
+    rewrite: {host: backend.internal}
+`
+
+func routingHarness(t *testing.T) *harness {
+	return newHarness(t, routingConfig, map[string]fasthttp.RequestHandler{
+		"10.0.0.1:80": named("users"),
+		"10.0.0.2:80": named("orders"),
+		"10.0.0.3:80": named("api"),
+		"10.0.0.4:80": named("canary"),
+	})
+}
+
+func TestRouting(t *testing.T) {
+	h := routingHarness(t)
+	f := func(method, uri, host string, headers []string, wantStatus int, wantBy, wantURI, wantHost string) {
+		t.Helper()
+		resp := h.do(func(req *fasthttp.Request) {
+			req.Header.SetMethod(method)
+			req.SetRequestURI(uri)
+			if host != "" {
+				req.Header.SetHost(host)
+				req.UseHostHeader = true
+			}
+			for _, hv := range headers {
+				k, v, _ := strings.Cut(hv, ":")
+				req.Header.Set(k, strings.TrimSpace(v))
+			}
+		})
+		defer fasthttp.ReleaseResponse(resp)
+		if got := resp.StatusCode(); got != wantStatus {
+			t.Fatalf("%s %s (host %q): status got %d; want %d; body %s", method, uri, host, got, wantStatus, resp.Body())
+		}
+		if got := string(resp.Header.Peek("X-Served-By")); got != wantBy {
+			t.Fatalf("%s %s (host %q): served by %q; want %q", method, uri, host, got, wantBy)
+		}
+		if got := string(resp.Header.Peek("X-Got-Uri")); got != wantURI {
+			t.Fatalf("%s %s (host %q): upstream got URI %q; want %q", method, uri, host, got, wantURI)
+		}
+		if got := string(resp.Header.Peek("X-Got-Host")); wantHost != "" && got != wantHost {
+			t.Fatalf("%s %s (host %q): upstream got Host %q; want %q", method, uri, host, got, wantHost)
+		}
+	}
+	// Path templates, methods and rewrites.
+	f("GET", "http://gw.local/api/users/7", "", nil, 200, "users", "/users/7", "10.0.0.1:80")
+	f("HEAD", "http://gw.local/api/users/7", "", nil, 200, "users", "/users/7", "10.0.0.1:80")
+	f("PUT", "http://gw.local/api/users/7", "", nil, 200, "api", "/api/users/7", "")
+	f("GET", "http://gw.local/api/users/7", "", []string{"X-Env: canary"}, 200, "canary", "/api/users/7", "")
+	f("GET", "http://gw.local/api/users/7", "", []string{"X-Env: prod"}, 200, "users", "/users/7", "")
+	f("GET", "http://gw.local/api/orders/5/items?x=1&y=%20", "", nil, 200, "orders", "/orders/5/items?x=1&y=%20", "10.0.0.2:80")
+	f("GET", "http://gw.local/api/orders", "", nil, 200, "orders", "/orders", "")
+	f("GET", "http://gw.local/api/orders/", "", nil, 200, "orders", "/orders/", "")
+	// Normalization: routed and forwarded on the normalized path.
+	f("GET", "http://gw.local/api/x/../users/7", "", nil, 200, "users", "/users/7", "")
+	f("GET", "http://gw.local/api//users/7", "", nil, 200, "users", "/users/7", "")
+	f("GET", "http://gw.local/api/users/a%20b", "", nil, 200, "users", "/users/a%20b", "")
+	// Query match and query rewrite.
+	f("GET", "http://gw.local/search?v=2&q=go", "", nil, 200, "api", "/v2/search?src=gw&v=2&q=go", "")
+	// Hosts: exact (case and port ignored), wildcard, then hostless routes.
+	f("GET", "http://gw.local/x", "Admin.Example.COM:8080", nil, 200, "api", "/x", "Admin.Example.COM:8080")
+	f("GET", "http://gw.local/x/y", "shop.example.com", nil, 200, "canary", "/x/y", "backend.internal")
+	f("GET", "http://gw.local/api/users/1", "shop.example.com", nil, 200, "canary", "/api/users/1", "")
+	f("GET", "http://gw.local/api/users/1", "example.com", nil, 200, "users", "/users/1", "")
+}
+
+func TestNoRouteAndMethodNotAllowed(t *testing.T) {
+	h := routingHarness(t)
+	f := func(method, uri string, wantStatus int, wantAllow string) {
+		t.Helper()
+		resp := h.do(func(req *fasthttp.Request) {
+			req.Header.SetMethod(method)
+			req.SetRequestURI(uri)
+		})
+		defer fasthttp.ReleaseResponse(resp)
+		if got := resp.StatusCode(); got != wantStatus {
+			t.Fatalf("%s %s: status got %d; want %d", method, uri, got, wantStatus)
+		}
+		if got := string(resp.Header.Peek("Allow")); got != wantAllow {
+			t.Fatalf("%s %s: Allow got %q; want %q", method, uri, got, wantAllow)
+		}
+		if got := string(resp.Header.ContentType()); got != "application/json" {
+			t.Fatalf("%s %s: Content-Type got %q; want application/json", method, uri, got)
+		}
+		var body struct {
+			Error     string `json:"error"`
+			Status    int    `json:"status"`
+			RequestID string `json:"request_id"`
+		}
+		if err := json.Unmarshal(resp.Body(), &body); err != nil {
+			t.Fatalf("%s %s: body %q is not JSON: %s", method, uri, resp.Body(), err)
+		}
+		if body.Status != wantStatus || body.Error == "" || len(body.RequestID) != 32 {
+			t.Fatalf("%s %s: body got %+v; want status %d, an error and a 32-digit request id", method, uri, body, wantStatus)
+		}
+		if got := string(resp.Header.Peek("X-Request-Id")); got != body.RequestID {
+			t.Fatalf("%s %s: X-Request-ID header %q differs from body %q", method, uri, got, body.RequestID)
+		}
+	}
+	f("GET", "http://gw.local/nope", 404, "")
+	f("GET", "http://gw.local/search?v=1", 404, "")
+	f("POST", "http://gw.local/api/users/7", 405, "GET, HEAD, PUT, DELETE")
+	f("PATCH", "http://gw.local/api/users/7", 405, "GET, HEAD, PUT, DELETE")
+}
+
+// echoHandler answers with the request it received, as JSON.
+func echoHandler(ctx *fasthttp.RequestCtx) {
+	type echo struct {
+		URI     string      `json:"uri"`
+		Headers [][2]string `json:"headers"`
+		Body    string      `json:"body"`
+	}
+	e := echo{URI: string(ctx.Request.Header.RequestURI()), Body: string(ctx.Request.Body())}
+	for k, v := range ctx.Request.Header.All() {
+		e.Headers = append(e.Headers, [2]string{string(k), string(v)})
+	}
+	b, _ := json.Marshal(e)
+	ctx.Response.Header.Set("Connection", "X-Secret, keep-alive")
+	ctx.Response.Header.Set("X-Secret", "internal")
+	ctx.Response.Header.Set("Keep-Alive", "timeout=5")
+	ctx.Response.Header.Set("Upgrade", "h2c")
+	ctx.Response.Header.Set("Proxy-Authenticate", "Basic")
+	ctx.Response.Header.Set("X-Kept", "yes")
+	ctx.SetContentType("application/json")
+	ctx.Write(b) //nolint:errcheck
+}
+
+type echoed struct {
+	URI     string      `json:"uri"`
+	Headers [][2]string `json:"headers"`
+	Body    string      `json:"body"`
+}
+
+func (e *echoed) get(name string) []string {
+	var out []string
+	for _, kv := range e.Headers {
+		if strings.EqualFold(kv[0], name) {
+			out = append(out, kv[1])
+		}
+	}
+	return out
+}
+
+func echoHarness(t *testing.T, trusted string) *harness {
+	cfg := `
+server: {trusted_proxies: [` + trusted + `]}
+upstreams:
+  echo: {targets: [{url: "http://10.0.0.9:80"}]}
+routes:
+  - match: {path: "/{p:*}"}
+    upstream: echo
+`
+	return newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.9:80": echoHandler})
+}
+
+func (h *harness) echo(build func(req *fasthttp.Request)) (*echoed, *fasthttp.Response) {
+	h.t.Helper()
+	resp := h.do(build)
+	var e echoed
+	if err := json.Unmarshal(resp.Body(), &e); err != nil {
+		h.t.Fatalf("echo body %q: %s", resp.Body(), err)
+	}
+	return &e, resp
+}
+
+func TestHeaderHygiene(t *testing.T) {
+	h := echoHarness(t, "")
+	e, resp := h.echo(func(req *fasthttp.Request) {
+		req.SetRequestURI("http://gw.local/a?b=c")
+		req.Header.SetMethod("POST")
+		req.Header.Set("Connection", "keep-alive, X-Hop")
+		req.Header.Set("X-Hop", "1")
+		req.Header.Set("Keep-Alive", "timeout=5")
+		req.Header.Set("Proxy-Authorization", "Basic Zm9vOmJhcg==")
+		req.Header.Set("Proxy-Connection", "keep-alive")
+		req.Header.Set("Te", "trailers")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("X-Forwarded-For", "6.6.6.6")
+		req.Header.Set("X-Forwarded-Host", "evil.example")
+		req.Header.Set("Forwarded", "for=6.6.6.6")
+		req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		req.Header.Set("X-Request-Id", "req-123")
+		req.SetBodyString("hello")
+	})
+	defer fasthttp.ReleaseResponse(resp)
+	for _, name := range []string{"Connection", "X-Hop", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", "Te", "Upgrade", "Forwarded"} {
+		if v := e.get(name); len(v) != 0 {
+			t.Fatalf("upstream got hop-by-hop or untrusted header %s: %q", name, v)
+		}
+	}
+	want := map[string]string{
+		// In-memory connections have no IP: the peer shows as 0.0.0.0.
+		"X-Forwarded-For":   "0.0.0.0",
+		"X-Real-Ip":         "0.0.0.0",
+		"X-Forwarded-Proto": "http",
+		"X-Forwarded-Host":  "gw.local",
+		"X-Request-Id":      "req-123",
+		"Traceparent":       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	}
+	for k, v := range want {
+		if got := e.get(k); len(got) != 1 || got[0] != v {
+			t.Fatalf("upstream header %s: got %q; want [%q]", k, got, v)
+		}
+	}
+	if e.Body != "hello" || e.URI != "/a?b=c" {
+		t.Fatalf("upstream got body %q URI %q; want \"hello\" and \"/a?b=c\"", e.Body, e.URI)
+	}
+	for _, name := range []string{"X-Secret", "Keep-Alive", "Upgrade", "Proxy-Authenticate"} {
+		if v := resp.Header.Peek(name); v != nil {
+			t.Fatalf("client got upstream hop-by-hop header %s: %q", name, v)
+		}
+	}
+	if resp.ConnectionClose() {
+		t.Fatalf("client connection closed; want keep-alive")
+	}
+	if got := string(resp.Header.Peek("X-Kept")); got != "yes" {
+		t.Fatalf("client header X-Kept: got %q; want \"yes\"", got)
+	}
+	if got := string(resp.Header.Peek("X-Request-Id")); got != "req-123" {
+		t.Fatalf("client X-Request-ID: got %q; want \"req-123\"", got)
+	}
+}
+
+func TestForwardedFromTrustedProxy(t *testing.T) {
+	h := echoHarness(t, `"0.0.0.0", "10.1.0.0/16"`)
+	f := func(xff []string, wantXFF, wantClient string) {
+		t.Helper()
+		e, resp := h.echo(func(req *fasthttp.Request) {
+			req.SetRequestURI("http://gw.local/")
+			for _, v := range xff {
+				req.Header.Add("X-Forwarded-For", v)
+			}
+			req.Header.Set("X-Forwarded-Proto", "https")
+		})
+		defer fasthttp.ReleaseResponse(resp)
+		if got := e.get("X-Forwarded-For"); len(got) != 1 || got[0] != wantXFF {
+			t.Fatalf("X-Forwarded-For %q: got %q; want %q", xff, got, wantXFF)
+		}
+		if got := e.get("X-Real-Ip"); len(got) != 1 || got[0] != wantClient {
+			t.Fatalf("client IP for X-Forwarded-For %q: got %q; want %q", xff, got, wantClient)
+		}
+		if got := e.get("X-Forwarded-Proto"); len(got) != 1 || got[0] != "https" {
+			t.Fatalf("X-Forwarded-Proto from a trusted proxy: got %q; want [https]", got)
+		}
+	}
+	// The client is the rightmost untrusted entry, never the leftmost.
+	// The in-memory peer shows as 0.0.0.0, trusted here.
+	f([]string{"6.6.6.6, 1.2.3.4, 10.1.2.3"}, "6.6.6.6, 1.2.3.4, 10.1.2.3, 0.0.0.0", "1.2.3.4")
+	f([]string{"6.6.6.6", "1.2.3.4"}, "6.6.6.6, 1.2.3.4, 0.0.0.0", "1.2.3.4")
+	f([]string{"10.1.0.1"}, "10.1.0.1, 0.0.0.0", "10.1.0.1")
+	f([]string{"garbage, 10.1.0.1"}, "garbage, 10.1.0.1, 0.0.0.0", "10.1.0.1")
+	f([]string{"[2001:db8::1]:443"}, "[2001:db8::1]:443, 0.0.0.0", "2001:db8::1")
+	f(nil, "0.0.0.0", "0.0.0.0")
+}
+
+func TestRequestIDGeneratedWhenMissingOrMalformed(t *testing.T) {
+	h := echoHarness(t, "")
+	f := func(in string) {
+		t.Helper()
+		e, resp := h.echo(func(req *fasthttp.Request) {
+			if in != "" {
+				req.Header.Set("X-Request-Id", in)
+			}
+		})
+		defer fasthttp.ReleaseResponse(resp)
+		got := e.get("X-Request-Id")
+		if len(got) != 1 || len(got[0]) != 32 || got[0] == in {
+			t.Fatalf("X-Request-ID %q: upstream got %q; want one new 32-digit id", in, got)
+		}
+		if c := string(resp.Header.Peek("X-Request-Id")); c != got[0] {
+			t.Fatalf("client got X-Request-ID %q; want the upstream's %q", c, got[0])
+		}
+	}
+	f("")
+	f("has space")
+	f(`"quoted"`)
+	f(strings.Repeat("a", 129))
+}
+
+func TestUpstreamErrors(t *testing.T) {
+	hang := func(ctx *fasthttp.RequestCtx) { time.Sleep(2 * time.Second) }
+	cfg := `
+upstreams:
+  down: {targets: [{url: "http://10.0.0.20:80"}]}
+  slow: {targets: [{url: "http://10.0.0.21:80"}], timeouts: {request: 150ms}}
+  tiny:
+    targets: [{url: "http://10.0.0.22:80"}]
+    pool: {max_conns: 1}
+    timeouts: {request: 1s}
+routes:
+  - {match: {path: "/down"}, upstream: down}
+  - {match: {path: "/slow"}, upstream: slow}
+  - {match: {path: "/tiny"}, upstream: tiny}
+  - {match: {path: "/fast"}, upstream: slow, timeout: 50ms}
+`
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{
+		"10.0.0.21:80": hang,
+		"10.0.0.22:80": func(ctx *fasthttp.RequestCtx) { time.Sleep(400 * time.Millisecond) },
+	})
+	f := func(path string, want int) {
+		t.Helper()
+		resp := h.get("http://gw.local" + path)
+		defer fasthttp.ReleaseResponse(resp)
+		if got := resp.StatusCode(); got != want {
+			t.Fatalf("GET %s: status got %d; want %d; body %s", path, got, want, resp.Body())
+		}
+		if !bytes.Contains(resp.Body(), []byte(`"status":`)) {
+			t.Fatalf("GET %s: body %q is not the gateway's JSON error", path, resp.Body())
+		}
+	}
+	f("/down", 502)
+	f("/slow", 504)
+	f("/fast", 504)
+
+	// Pool exhausted: one connection, busy.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp := h.get("http://gw.local/tiny")
+		fasthttp.ReleaseResponse(resp)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	f("/tiny", 503)
+	<-done
+}
+
+func TestStaleKeepAliveIsRetriedOnce(t *testing.T) {
+	cfg := `
+upstreams:
+  u: {targets: [{url: "http://10.0.0.30:80"}]}
+routes:
+  - {match: {path: "/{p:*}"}, upstream: u}
+`
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.30:80": named("first")})
+	resp := h.get("http://gw.local/a")
+	fasthttp.ReleaseResponse(resp)
+	// Restart the upstream: the gateway's pooled connection is now closed.
+	h.servers[0].Shutdown() //nolint:errcheck
+	h.mu.Lock()
+	h.upstream["10.0.0.30:80"].Close()
+	ln := newInmemory()
+	h.upstream["10.0.0.30:80"] = ln
+	h.mu.Unlock()
+	srv := &fasthttp.Server{Handler: named("second")}
+	go srv.Serve(ln) //nolint:errcheck
+	defer srv.Shutdown() //nolint:errcheck
+	resp = h.get("http://gw.local/b")
+	defer fasthttp.ReleaseResponse(resp)
+	if resp.StatusCode() != 200 || string(resp.Body()) != "second" {
+		t.Fatalf("GET after upstream restart: got %d %q; want 200 \"second\"", resp.StatusCode(), resp.Body())
+	}
+}
+
+func TestLargeAndChunkedResponsesStream(t *testing.T) {
+	const size = 5 << 20
+	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	cfg := `
+upstreams:
+  big:
+    targets: [{url: "http://10.0.0.40:80"}]
+    pool: {max_buffered_body: 64KiB}
+routes:
+  - {match: {path: "/{p:*}"}, upstream: big}
+`
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.40:80": func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/chunked":
+			ctx.SetBodyStream(bytes.NewReader(body), -1)
+		case "/small-chunked":
+			ctx.SetBodyStream(strings.NewReader("tiny"), -1)
+		default:
+			ctx.SetBody(body)
+		}
+	}})
+	f := func(path string, want []byte) {
+		t.Helper()
+		for i := 0; i < 3; i++ { // the connection goes back to the pool each time
+			resp := h.get("http://gw.local" + path)
+			if resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), want) {
+				t.Fatalf("GET %s #%d: status %d, %d body bytes; want 200 and %d bytes intact", path, i, resp.StatusCode(), len(resp.Body()), len(want))
+			}
+			fasthttp.ReleaseResponse(resp)
+		}
+	}
+	f("/length", body)
+	f("/chunked", body)
+	f("/small-chunked", []byte("tiny"))
+}
+
+func TestMalformedRequestNeverReachesUpstream(t *testing.T) {
+	hits := 0
+	cfg := `
+server: {max_request_body: 1KiB}
+upstreams:
+  u: {targets: [{url: "http://10.0.0.50:80"}]}
+routes:
+  - {match: {path: "/{p:*}"}, upstream: u}
+`
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.50:80": func(ctx *fasthttp.RequestCtx) { hits++ }})
+	f := func(raw string, want string) {
+		t.Helper()
+		c, err := h.gwLn.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		var resp fasthttp.Response
+		c.SetReadDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		if err := resp.Read(bufioReader(c)); err != nil {
+			t.Fatalf("reading response to %q: %s", raw, err)
+		}
+		if got := strings.Fields(string(resp.Header.Header()))[1]; got != want {
+			t.Fatalf("request %q: status got %s; want %s", raw, got, want)
+		}
+	}
+	f("GET / HTTP/1.1\r\n\r\n", "400")                          // no Host
+	f("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", "400") // bad length
+	f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n"+strings.Repeat("x", 2000), "413")
+	if hits != 0 {
+		t.Fatalf("upstream got %d requests; want 0", hits)
+	}
+}

@@ -1,0 +1,195 @@
+package core
+
+import (
+	"bytes"
+	"net/netip"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Header names the gateway sets or removes.
+const (
+	hdrXForwardedFor   = "X-Forwarded-For"
+	hdrXForwardedProto = "X-Forwarded-Proto"
+	hdrXForwardedHost  = "X-Forwarded-Host"
+	hdrXRealIP         = "X-Real-Ip"
+	hdrForwarded       = "Forwarded"
+	hdrConnection      = "Connection"
+)
+
+// hopHeaders are the hop-by-hop headers of RFC 9110 section 7.6.1 and the
+// non-standard ones proxies still meet; they are never forwarded, in either
+// direction. Headers named by Connection are removed too.
+var hopHeaders = [...]string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	// Expect is answered by the gateway's server (100 Continue) before the
+	// body is read; the upstream gets the whole body at once.
+	"Expect",
+}
+
+// isHopHeader reports whether the normalized header name k is hop-by-hop.
+func isHopHeader(k []byte) bool {
+	for _, h := range hopHeaders {
+		if len(k) == len(h) && string(k) == h {
+			return true
+		}
+	}
+	return false
+}
+
+// header is the part of fasthttp's RequestHeader and ResponseHeader that
+// hop-by-hop removal needs.
+type header interface {
+	Peek(key string) []byte
+	Del(key string)
+	DelBytes(key []byte)
+}
+
+var (
+	_ header = (*fasthttp.RequestHeader)(nil)
+	_ header = (*fasthttp.ResponseHeader)(nil)
+)
+
+// stripRequestHopByHop removes hop-by-hop headers from a request going
+// upstream. Fast path: one scan finds none and nothing is deleted.
+func stripRequestHopByHop(h *fasthttp.RequestHeader, buf []byte) []byte {
+	for k := range h.All() {
+		if isHopHeader(k) {
+			return stripHopByHop(h, buf)
+		}
+	}
+	return buf
+}
+
+// stripResponseHopByHop removes hop-by-hop headers from an upstream response.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader, buf []byte) []byte {
+	for k := range h.All() {
+		if isHopHeader(k) {
+			return stripHopByHop(h, buf)
+		}
+	}
+	return buf
+}
+
+// stripHopByHop removes hop-by-hop headers and the headers Connection names.
+// buf is scratch space; the grown buffer is returned.
+func stripHopByHop(h header, buf []byte) []byte {
+	// Copy Connection's value: deleting headers may move it.
+	buf = append(buf[:0], h.Peek(hdrConnection)...)
+	for v := buf; len(v) > 0; {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+			h.DelBytes(tok)
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+	return buf
+}
+
+// setForwarded sets X-Forwarded-For, -Proto, -Host and X-Real-IP on the
+// request going upstream and records the client IP in x.
+//
+// The peer's own X-Forwarded-* are believed only when the peer is a trusted
+// proxy; then the client IP is the rightmost X-Forwarded-For entry that is
+// not trusted (never the leftmost, which any client can forge). From an
+// untrusted peer they are replaced, and Forwarded is removed.
+func (s *Snapshot) setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	peer := remoteAddr(ctx)
+	trusted := s.isTrusted(peer)
+	x.buf = x.buf[:0]
+	if trusted {
+		for i, v := range h.PeekAll(hdrXForwardedFor) {
+			if i > 0 {
+				x.buf = append(x.buf, ", "...)
+			}
+			x.buf = append(x.buf, v...)
+		}
+	}
+	x.clientIP = s.clientIP(x.buf, peer)
+	if len(x.buf) > 0 {
+		x.buf = append(x.buf, ", "...)
+	}
+	x.buf = peer.AppendTo(x.buf)
+	h.Del(hdrXForwardedFor)
+	h.SetBytesV(hdrXForwardedFor, x.buf)
+	x.buf = x.clientIP.AppendTo(x.buf[:0])
+	h.SetBytesV(hdrXRealIP, x.buf)
+	if !trusted || len(h.Peek(hdrXForwardedProto)) == 0 {
+		if ctx.IsTLS() {
+			h.Set(hdrXForwardedProto, "https")
+		} else {
+			h.Set(hdrXForwardedProto, "http")
+		}
+	}
+	if !trusted || len(h.Peek(hdrXForwardedHost)) == 0 {
+		h.SetBytesV(hdrXForwardedHost, h.Host())
+	}
+	if !trusted {
+		h.Del(hdrForwarded)
+	}
+}
+
+// remoteAddr returns the peer's IP, IPv4-mapped addresses unmapped.
+func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+func (s *Snapshot) isTrusted(a netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP walks the X-Forwarded-For list xff right to left past trusted
+// proxies. The peer is trusted when xff is non-empty. An entry that is not an
+// IP stops the walk at the last trusted hop.
+func (s *Snapshot) clientIP(xff []byte, peer netip.Addr) netip.Addr {
+	client := peer
+	for len(xff) > 0 {
+		var entry []byte
+		if i := bytes.LastIndexByte(xff, ','); i >= 0 {
+			entry, xff = xff[i+1:], xff[:i]
+		} else {
+			entry, xff = xff, nil
+		}
+		a, ok := parseForwardedIP(bytes.TrimSpace(entry))
+		if !ok {
+			return client
+		}
+		client = a
+		if !s.isTrusted(a) {
+			return a
+		}
+	}
+	return client
+}
+
+// parseForwardedIP parses an X-Forwarded-For entry: an IP, or an IP with a
+// port ("1.2.3.4:80", "[::1]:80") as some proxies write.
+func parseForwardedIP(b []byte) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(b2s(b)); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(b2s(b)); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// b2s converts b to a string without copying. The string must not outlive b
+// nor be kept after b changes.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -1,0 +1,278 @@
+package core
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"fastgate/core/config"
+	"fastgate/lb"
+)
+
+// balancer picks a target index for a request. hash is the request's
+// balancing key for hashing policies; others ignore it. Implementations are
+// safe for concurrent use and allocate nothing.
+type balancer interface {
+	Pick(hash uint64) int
+}
+
+var _ balancer = (*lb.RoundRobin)(nil)
+
+// upstream is a compiled config.Upstream: its targets and their balancer.
+type upstream struct {
+	name     string
+	targets  []*target
+	balancer balancer
+	// perTry bounds one attempt; request bounds the whole exchange.
+	perTry, request time.Duration
+}
+
+// target is one endpoint: its balancing state and its connection pool.
+type target struct {
+	lb   *lb.Target
+	hc   *fasthttp.HostClient
+	host []byte // the Host header for rewrite.host "target"
+
+	maxBufferedBody int64
+	maxResponseBody int64
+	perTry          time.Duration
+}
+
+func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
+	up := &upstream{
+		name:    name,
+		perTry:  u.Timeouts.PerTry.D(),
+		request: u.Timeouts.Request.D(),
+	}
+	if up.perTry <= 0 || up.perTry > up.request {
+		up.perTry = up.request
+	}
+	lbTargets := make([]*lb.Target, 0, len(u.Targets))
+	for _, t := range u.Targets {
+		addr, err := targetAddr(t.URL)
+		if err != nil {
+			return nil, err
+		}
+		tg := newTarget(addr, u, dial)
+		tg.perTry = up.perTry
+		tg.lb = lb.NewTarget(addr, t.Weight)
+		up.targets = append(up.targets, tg)
+		lbTargets = append(lbTargets, tg.lb)
+	}
+	rr, err := lb.NewRoundRobin(lbTargets)
+	if err != nil {
+		return nil, err
+	}
+	up.balancer = rr
+	return up, nil
+}
+
+// targetAddr returns "host:port" of a validated target URL.
+func targetAddr(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80"), nil
+	}
+	return u.Host, nil
+}
+
+func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, error)) *target {
+	p := &u.Pool
+	connect := u.Timeouts.Connect.D()
+	dialer := &fasthttp.TCPDialer{}
+	hc := &fasthttp.HostClient{
+		Addr:                     addr,
+		NoDefaultUserAgentHeader: true,
+		MaxConns:                 p.MaxConns,
+		MaxIdleConnDuration:      p.MaxIdleConnDuration.D(),
+		MaxConnWaitTimeout:       p.MaxConnWaitTimeout.D(),
+		ReadBufferSize:           p.ReadBufferSize.Int(),
+		WriteBufferSize:          p.WriteBufferSize.Int(),
+		MaxResponseBodySize:      p.MaxResponseBody.Int(),
+		ReadTimeout:              u.Timeouts.Request.D(),
+		WriteTimeout:             u.Timeouts.Request.D(),
+		// The gateway owns retries; the HostClient must not replay requests.
+		MaxIdemponentCallAttempts: 1,
+		// The upstream receives exactly the path the gateway routed on.
+		DisablePathNormalizing:        true,
+		DisableHeaderNamesNormalizing: false,
+		SecureErrorLogMessage:         true,
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			if timeout <= 0 || timeout > connect {
+				timeout = connect
+			}
+			return dialer.DialTimeout(addr, timeout)
+		},
+	}
+	if dial != nil {
+		hc.DialTimeout, hc.Dial = nil, dial
+	}
+	if dial != nil {
+		hc.DialTimeout, hc.Dial = nil, dial
+	}
+	return &target{
+		hc:              hc,
+		host:            []byte(addr),
+		maxBufferedBody: int64(p.MaxBufferedBody),
+		maxResponseBody: int64(p.MaxResponseBody),
+	}
+}
+
+// roundTrip sends req to t and reads the response into resp before deadline.
+// Bodies with a known length up to maxBufferedBody are read whole; others
+// are streamed: resp gets a body stream that returns the connection to the
+// pool when the server has written it. retryable reports that the request
+// failed on a reused connection before any response byte, so it may be sent
+// again on a new connection.
+func (t *target) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (retryable bool, err *Error) {
+	t.lb.Begin()
+	streamed, retryable, err := t.do(req, resp, now, deadline)
+	if !streamed {
+		t.lb.End()
+	}
+	return retryable, err
+}
+
+// do is roundTrip without the in-flight accounting. A streamed response ends
+// its in-flight count when its stream closes.
+func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (streamed, retryable bool, err *Error) {
+	hc := t.hc
+	cc, cerr := hc.AcquireConn(deadline.Sub(now), false)
+	if cerr != nil {
+		return false, false, acquireError(cerr)
+	}
+	conn := cc.Conn()
+	reused := cc.CreatedTime().Before(now)
+	if err := conn.SetDeadline(deadline); err != nil {
+		hc.CloseConn(cc)
+		return false, reused, errUpstreamReset
+	}
+	bw := hc.AcquireWriter(conn)
+	werr := req.Write(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if werr != nil {
+		hc.CloseConn(cc)
+		return false, reused && !isTimeout(werr), exchangeError(werr)
+	}
+
+	br := hc.AcquireReader(conn)
+	if err := readResponseHeader(resp, br); err != nil {
+		hc.ReleaseReader(br)
+		hc.CloseConn(cc)
+		return false, reused && isEmptyRead(err), exchangeError(err)
+	}
+	keepAlive := !resp.ConnectionClose()
+	n := resp.Header.ContentLength()
+	switch {
+	case noResponseBody(req, resp):
+		resp.SkipBody = true
+	case n >= 0 && int64(n) <= t.maxBufferedBody:
+		if err := resp.ReadBody(br, 0); err != nil {
+			hc.ReleaseReader(br)
+			hc.CloseConn(cc)
+			return false, false, exchangeError(err)
+		}
+	default:
+		if t.maxResponseBody > 0 && int64(n) > t.maxResponseBody {
+			hc.ReleaseReader(br)
+			hc.CloseConn(cc)
+			return false, false, errUpstreamTooLarge
+		}
+		startStream(resp, t, cc, br, n, keepAlive, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+		return true, false, nil
+	}
+	hc.ReleaseReader(br)
+	if keepAlive {
+		hc.ReleaseConn(cc)
+	} else {
+		hc.CloseConn(cc)
+	}
+	return false, false, nil
+}
+
+// readResponseHeader reads the final response header, skipping 1xx interim
+// responses (101 is final: upgrades are not supported and get 502).
+func readResponseHeader(resp *fasthttp.Response, br *bufio.Reader) error {
+	for i := 0; i < 8; i++ {
+		if err := resp.Header.Read(br); err != nil {
+			return err
+		}
+		code := resp.StatusCode()
+		if code == fasthttp.StatusSwitchingProtocols {
+			return errUpstreamBadResp
+		}
+		if code >= 200 {
+			return nil
+		}
+	}
+	return errUpstreamBadResp
+}
+
+// noResponseBody reports whether resp has no body by RFC 9112 section 6.3.
+func noResponseBody(req *fasthttp.Request, resp *fasthttp.Response) bool {
+	code := resp.StatusCode()
+	return req.Header.IsHead() || code == fasthttp.StatusNoContent ||
+		code == fasthttp.StatusNotModified || code < 200
+}
+
+// acquireError maps a failure to get a connection to its response.
+func acquireError(err error) *Error {
+	switch {
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrTimeout):
+		// Waited for a free connection of a full pool.
+		return errPoolExhausted
+	case isTimeout(err):
+		return errUpstreamTimeout
+	default:
+		return errUpstreamConnect
+	}
+}
+
+// exchangeError maps a failure while writing the request or reading the
+// response to its response.
+func exchangeError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case isTimeout(err):
+		return errUpstreamTimeout
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return errUpstreamTooLarge
+	case isEmptyRead(err) || isReset(err):
+		return errUpstreamReset
+	default:
+		return errUpstreamBadResp
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// isEmptyRead reports whether the connection closed before the first
+// response byte, the mark of a keep-alive connection the upstream closed.
+func isEmptyRead(err error) bool {
+	var ee fasthttp.ErrNothingRead
+	return errors.As(err, &ee) || errors.Is(err, io.EOF) || isReset(err)
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, fasthttp.ErrConnectionClosed)
+}
