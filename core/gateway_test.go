@@ -2,6 +2,9 @@ package core
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -385,7 +388,7 @@ routes:
 	h.upstream["10.0.0.30:80"] = ln
 	h.mu.Unlock()
 	srv := &fasthttp.Server{Handler: named("second")}
-	go srv.Serve(ln) //nolint:errcheck
+	go srv.Serve(ln)     //nolint:errcheck
 	defer srv.Shutdown() //nolint:errcheck
 	resp = h.get("http://gw.local/b")
 	defer fasthttp.ReleaseResponse(resp)
@@ -459,10 +462,34 @@ routes:
 			t.Fatalf("request %q: status got %s; want %s", raw, got, want)
 		}
 	}
-	f("GET / HTTP/1.1\r\n\r\n", "400")                          // no Host
+	f("GET / HTTP/1.1\r\n\r\n", "400")                                 // no Host
 	f("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", "400") // bad length
 	f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n"+strings.Repeat("x", 2000), "413")
 	if hits != 0 {
 		t.Fatalf("upstream got %d requests; want 0", hits)
+	}
+}
+
+func TestPanicBecomesJSON500(t *testing.T) {
+	cfg := `
+upstreams:
+  u: {targets: [{url: "http://10.0.0.60:80"}]}
+routes:
+  - {match: {path: "/{p:*}"}, upstream: u}
+`
+	c := mustConfig(t, cfg)
+	gw, err := New(c, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Dial:   func(string) (net.Conn, error) { panic("dial exploded") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("http://gw.local/x")
+	ctx.Request.Header.Set("X-Request-Id", "panic-1")
+	gw.Handler(&ctx)
+	if ctx.Response.StatusCode() != 500 || !bytes.Contains(ctx.Response.Body(), []byte(`"request_id":"panic-1"`)) {
+		t.Fatalf("after a panic: got %d %q; want 500 with the request id", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 }

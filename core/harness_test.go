@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +37,7 @@ func newHarness(t testing.TB, cfg string, handlers map[string]fasthttp.RequestHa
 	h := &harness{t: t, upstream: make(map[string]*fasthttputil.InmemoryListener)}
 	for addr, hd := range handlers {
 		ln := fasthttputil.NewInmemoryListener()
-		srv := &fasthttp.Server{Handler: hd, NoDefaultServerHeader: true, NoDefaultDate: true, NoDefaultContentType: true}
+		srv := &fasthttp.Server{Handler: hd, NoDefaultServerHeader: true, NoDefaultDate: true, NoDefaultContentType: true, Logger: quiet{}}
 		go srv.Serve(ln) //nolint:errcheck
 		h.upstream[addr] = ln
 		h.servers = append(h.servers, srv)
@@ -53,10 +54,10 @@ func newHarness(t testing.TB, cfg string, handlers map[string]fasthttp.RequestHa
 	h.gwLn = fasthttputil.NewInmemoryListener()
 	go gw.Serve(h.gwLn) //nolint:errcheck
 	h.client = &fasthttp.Client{
-		Dial:                     func(string) (net.Conn, error) { return h.gwLn.Dial() },
-		NoDefaultUserAgentHeader: true,
+		Dial:                      func(string) (net.Conn, error) { return h.gwLn.Dial() },
+		NoDefaultUserAgentHeader:  true,
 		MaxIdemponentCallAttempts: 1,
-		ReadTimeout:              10 * time.Second,
+		ReadTimeout:               10 * time.Second,
 	}
 	t.Cleanup(h.close)
 	return h
@@ -136,3 +137,21 @@ func named(name string) fasthttp.RequestHandler {
 func newInmemory() *fasthttputil.InmemoryListener { return fasthttputil.NewInmemoryListener() }
 
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// parseAnyEntry reports whether some X-Forwarded-For entry parses to ip.
+func parseAnyEntry(xff string, ip netip.Addr) (netip.Addr, bool) {
+	for _, e := range strings.Split(xff, ",") {
+		if a, ok := parseForwardedIP([]byte(strings.TrimSpace(e))); ok && a == ip {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// quiet is a fasthttp.Logger that drops everything: test upstreams log
+// every connection the harness closes.
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}

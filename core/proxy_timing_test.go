@@ -61,7 +61,7 @@ var benchSink atomic.Int64
 func BenchmarkProxy(b *testing.B) {
 	cases := []struct {
 		name, uri, method string
-		body          []byte
+		body              []byte
 	}{
 		{"get-params", "http://gw.local/api/users/42", "GET", nil},
 		{"post-1KiB", "http://gw.local/api/orders/new", "POST", make1K()},
@@ -76,7 +76,7 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		ln := fasthttputil.NewInmemoryListener()
 		srv := &fasthttp.Server{Handler: benchUpstream}
-		go srv.Serve(ln) //nolint:errcheck
+		go srv.Serve(ln)     //nolint:errcheck
 		defer srv.Shutdown() //nolint:errcheck
 		c := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
 		runClients(b, c, "http://up.local/users/42", "GET", nil)

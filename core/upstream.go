@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"syscall"
 	"time"
@@ -56,7 +55,7 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 	}
 	lbTargets := make([]*lb.Target, 0, len(u.Targets))
 	for _, t := range u.Targets {
-		addr, err := targetAddr(t.URL)
+		addr, err := t.Addr()
 		if err != nil {
 			return nil, err
 		}
@@ -72,18 +71,6 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 	}
 	up.balancer = rr
 	return up, nil
-}
-
-// targetAddr returns "host:port" of a validated target URL.
-func targetAddr(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), "80"), nil
-	}
-	return u.Host, nil
 }
 
 func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, error)) *target {

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+
+	"fastgate/core/config"
+	"fastgate/core/stub"
+)
+
+// startDemoServices starts a demo service on every target of every
+// upstream of the demo config: users, orders and products serve their demo
+// JSON APIs, any other upstream echoes requests.
+func startDemoServices(cfg *config.Config, log *slog.Logger) (stop func(), err error) {
+	var running []*stub.Running
+	stop = func() {
+		for _, r := range running {
+			r.Close() //nolint:errcheck
+		}
+	}
+	names := make([]string, 0, len(cfg.Upstreams))
+	for name := range cfg.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		opts := stub.Options{Name: name}
+		switch name {
+		case "users", "orders", "products":
+			opts.Demo = name
+		default:
+			opts.Echo = true
+		}
+		for _, t := range cfg.Upstreams[name].Targets {
+			addr, err := t.Addr()
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			r, err := stub.Start(addr, opts)
+			if err != nil {
+				stop()
+				return nil, fmt.Errorf("demo service %s on %s: %w (is the port taken?)", name, addr, err)
+			}
+			running = append(running, r)
+			log.Info("demo service started", "name", name, "addr", r.Addr())
+		}
+	}
+	return stop, nil
+}
+
+// printDemo prints curl lines that work against the demo as printed.
+func printDemo(w io.Writer, addr string) {
+	base := "http://" + addr
+	fmt.Fprintf(w, `
+fastgate demo is up on %[1]s. Try:
+
+  curl -s %[1]s/api/users/1                  # route template + rewrite to /users/1
+  curl -s %[1]s/api/users                    # strip_prefix /api
+  curl -si %[1]s/api/orders?user=2           # round robin over two order services (X-Stub-Addr)
+  curl -s %[1]s/api/products/sku-1001        # another service
+  curl -s -X POST %[1]s/echo/hello -d 'hi'   # what the upstream received: X-Forwarded-*, X-Request-ID
+  curl -s -H 'Host: admin.localhost' %[1]s/panel   # host routing, Host preserved
+
+Ctrl-C stops it.
+`, base)
+}

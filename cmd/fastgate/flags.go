@@ -1,0 +1,68 @@
+package main
+
+import (
+	"flag"
+	"io"
+
+	"fastgate/core/config"
+)
+
+// options are the command line. Tuning flags start at the built-in defaults
+// and become the defaults a config file may override (config > flag >
+// built-in).
+type options struct {
+	configPath string
+	demo       bool
+	check      bool
+	version    bool
+	logLevel   string
+	logFormat  string
+	reusePort  bool
+	drain      config.Duration
+	defaults   config.Defaults
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{defaults: config.BuiltinDefaults(), drain: config.Duration(30e9)}
+	fs := flag.NewFlagSet("fastgate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.configPath, "config", "", "config file (YAML or JSON by extension)")
+	fs.BoolVar(&o.demo, "demo", false, "serve the embedded demo config with in-process demo services (what `make run` does)")
+	fs.BoolVar(&o.check, "check", false, "validate the config, print every problem with its path, and exit (0: ok, 1: problems)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.reusePort, "reuseport", false, "listen with SO_REUSEPORT so several fastgate processes can share the port")
+	fs.Var(&o.drain, "shutdown-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
+
+	s := &o.defaults.Server
+	fs.Var(&s.ReadTimeout, "server-read-timeout", "server.read_timeout: max time to read a request")
+	fs.Var(&s.WriteTimeout, "server-write-timeout", "server.write_timeout: max time to write a response")
+	fs.Var(&s.IdleTimeout, "server-idle-timeout", "server.idle_timeout: close keep-alive connections idle this long")
+	fs.Var(&s.MaxRequestBody, "server-max-request-body", "server.max_request_body: larger request bodies get 413")
+	fs.Var(&s.MaxHeaderBytes, "server-read-buffer-size", "server.max_header_bytes: per-connection read buffer; caps the request headers (431 beyond)")
+	fs.IntVar(&s.Concurrency, "server-concurrency", s.Concurrency, "server.concurrency: max connections served at once")
+	fs.IntVar(&s.MaxConnsPerIP, "server-max-conns-per-ip", s.MaxConnsPerIP, "server.max_conns_per_ip: 0 is unlimited")
+	fs.IntVar(&s.MaxRequestsPerConn, "server-max-requests-per-conn", s.MaxRequestsPerConn, "server.max_requests_per_conn: 0 is unlimited")
+
+	p := &o.defaults.Pool
+	fs.IntVar(&p.MaxConns, "upstream-max-conns", p.MaxConns, "pool.max_conns: max connections to one target")
+	fs.Var(&p.MaxIdleConnDuration, "upstream-max-idle-conn-duration", "pool.max_idle_conn_duration: close pooled connections idle this long")
+	fs.Var(&p.MaxConnWaitTimeout, "upstream-max-conn-wait-timeout", "pool.max_conn_wait_timeout: wait this long for a free connection before 503 (0: no wait)")
+	fs.Var(&p.ReadBufferSize, "upstream-read-buffer-size", "pool.read_buffer_size: per-connection read buffer; caps upstream response headers")
+	fs.Var(&p.WriteBufferSize, "upstream-write-buffer-size", "pool.write_buffer_size: per-connection write buffer")
+	fs.Var(&p.MaxBufferedBody, "upstream-max-buffered-body", "pool.max_buffered_body: longer (or chunked) response bodies are streamed")
+	fs.Var(&p.MaxResponseBody, "upstream-max-response-body", "pool.max_response_body: longer response bodies fail with 502 (0: unlimited)")
+
+	t := &o.defaults.Timeouts
+	fs.Var(&t.Connect, "upstream-connect-timeout", "timeouts.connect: max time to connect to a target")
+	fs.Var(&t.Request, "upstream-request-timeout", "timeouts.request: max time for the upstream exchange of one request")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, errorf("unexpected argument %q; flags start with '-' (see -help)", fs.Arg(0))
+	}
+	return o, nil
+}

@@ -1,0 +1,212 @@
+// Package config is the gateway's configuration as pure data: Load (YAML or
+// JSON) -> SetDefaults -> Validate. It never starts anything and never
+// imports the engine; core compiles a validated Config into its runtime
+// snapshot.
+//
+// Every field documents its meaning, unit, default and what zero means.
+// Durations are strings such as "250ms" or "2m"; sizes are integers (bytes)
+// or strings such as "512", "64KiB", "4MiB" (KB/MB/GB are 1000-based,
+// KiB/MiB/GiB 1024-based).
+package config
+
+// Config is the whole gateway configuration, one file.
+type Config struct {
+	// Listen is the address the gateway listens on, "host:port".
+	// Default ":8080".
+	Listen string `json:"listen" yaml:"listen"`
+
+	// Server tunes the downstream fasthttp listener.
+	Server Server `json:"server" yaml:"server"`
+
+	// Upstreams are the named groups of targets that routes send traffic to.
+	Upstreams map[string]*Upstream `json:"upstreams" yaml:"upstreams"`
+
+	// Routes are matched as described in the README ("Routing"): host first,
+	// then path template, then methods, headers and query.
+	Routes []*Route `json:"routes" yaml:"routes"`
+}
+
+// Server tunes the downstream listener. Every zero field takes the value of
+// the matching command-line flag (see Defaults), which itself has a built-in
+// default.
+type Server struct {
+	// ReadTimeout bounds reading one whole request (headers and body),
+	// and the wait for the first request on a new connection.
+	// Default 30s. Zero takes the flag's value.
+	ReadTimeout Duration `json:"read_timeout" yaml:"read_timeout"`
+
+	// WriteTimeout bounds writing one whole response to the client.
+	// Default 30s. Zero takes the flag's value.
+	WriteTimeout Duration `json:"write_timeout" yaml:"write_timeout"`
+
+	// IdleTimeout closes a keep-alive connection that has carried no
+	// request for this long. Default 90s. Zero takes the flag's value.
+	IdleTimeout Duration `json:"idle_timeout" yaml:"idle_timeout"`
+
+	// MaxRequestBody is the largest request body accepted; larger ones get
+	// 413 and never reach an upstream. Default 4MiB.
+	MaxRequestBody Size `json:"max_request_body" yaml:"max_request_body"`
+
+	// MaxHeaderBytes caps the request line plus headers; larger get 431.
+	// It is also the per-connection read buffer. Default 8KiB.
+	MaxHeaderBytes Size `json:"max_header_bytes" yaml:"max_header_bytes"`
+
+	// Concurrency is the maximum number of connections served at once.
+	// Default 262144.
+	Concurrency int `json:"concurrency" yaml:"concurrency"`
+
+	// MaxConnsPerIP limits concurrent connections from one client IP.
+	// Default 0: unlimited.
+	MaxConnsPerIP int `json:"max_conns_per_ip" yaml:"max_conns_per_ip"`
+
+	// MaxRequestsPerConn closes a keep-alive connection after this many
+	// requests. Default 0: unlimited.
+	MaxRequestsPerConn int `json:"max_requests_per_conn" yaml:"max_requests_per_conn"`
+
+	// TrustedProxies are the IPs or CIDRs (e.g. "10.0.0.0/8") of proxies in
+	// front of the gateway. Only when the peer is one of them are the
+	// client's X-Forwarded-* headers believed, and the client IP is then the
+	// rightmost X-Forwarded-For entry that is not trusted. Default empty:
+	// the client IP is the peer address and incoming X-Forwarded-* are
+	// replaced.
+	TrustedProxies []string `json:"trusted_proxies" yaml:"trusted_proxies"`
+}
+
+// Upstream is a named group of targets with one balancing policy, one
+// connection pool configuration and one set of timeouts.
+type Upstream struct {
+	// Balancer is the policy picking a target per request. Default
+	// "round_robin", the only policy so far.
+	Balancer string `json:"balancer" yaml:"balancer"`
+
+	// Targets are the upstream endpoints. At least one.
+	Targets []Target `json:"targets" yaml:"targets"`
+
+	// Pool tunes the connection pool to each target; zero fields take the
+	// -upstream-* flags' values.
+	Pool Pool `json:"pool" yaml:"pool"`
+
+	// Timeouts bound the time spent on the upstream.
+	Timeouts Timeouts `json:"timeouts" yaml:"timeouts"`
+}
+
+// Target is one endpoint of an upstream.
+type Target struct {
+	// URL is "http://host:port" (an optional path is not allowed: routes
+	// own paths). https is not supported yet.
+	URL string `json:"url" yaml:"url"`
+
+	// Weight is the target's relative share for weighted policies.
+	// Default 1. Must be >= 0; 0 takes the default.
+	Weight int `json:"weight" yaml:"weight"`
+}
+
+// Pool tunes one HostClient per target. Zero fields take the value of the
+// matching -upstream-* flag.
+type Pool struct {
+	// MaxConns is the most connections open to one target.
+	// Default 512 (-upstream-max-conns).
+	MaxConns int `json:"max_conns" yaml:"max_conns"`
+
+	// MaxIdleConnDuration closes a pooled connection idle for this long.
+	// Default 10s (-upstream-max-idle-conn-duration).
+	MaxIdleConnDuration Duration `json:"max_idle_conn_duration" yaml:"max_idle_conn_duration"`
+
+	// MaxConnWaitTimeout is how long a request waits for a free connection
+	// when MaxConns are busy, before a 503. Default 0 (-upstream-max-conn-wait-timeout):
+	// no wait, an immediate 503.
+	MaxConnWaitTimeout Duration `json:"max_conn_wait_timeout" yaml:"max_conn_wait_timeout"`
+
+	// ReadBufferSize is the per-connection read buffer; it also caps the
+	// upstream response header size. Default 8KiB (-upstream-read-buffer-size).
+	ReadBufferSize Size `json:"read_buffer_size" yaml:"read_buffer_size"`
+
+	// WriteBufferSize is the per-connection write buffer.
+	// Default 8KiB (-upstream-write-buffer-size).
+	WriteBufferSize Size `json:"write_buffer_size" yaml:"write_buffer_size"`
+
+	// MaxBufferedBody is the largest response body (with a known length)
+	// read whole before it is sent on; longer or chunked bodies are
+	// streamed through with bounded memory. Default 1MiB
+	// (-upstream-max-buffered-body).
+	MaxBufferedBody Size `json:"max_buffered_body" yaml:"max_buffered_body"`
+
+	// MaxResponseBody fails (502) a response whose body is longer.
+	// Default 0 (-upstream-max-response-body): unlimited.
+	MaxResponseBody Size `json:"max_response_body" yaml:"max_response_body"`
+}
+
+// Timeouts bound the time a request spends on an upstream.
+type Timeouts struct {
+	// Connect bounds establishing a TCP connection to a target. Default 1s.
+	Connect Duration `json:"connect" yaml:"connect"`
+
+	// PerTry bounds one attempt: sending the request and receiving the
+	// whole response header (and a buffered body); for a streamed body it
+	// bounds each read. Default 0: the Request timeout.
+	PerTry Duration `json:"per_try" yaml:"per_try"`
+
+	// Request bounds the whole upstream exchange of one client request,
+	// from its arrival to the response header. Default 30s.
+	Request Duration `json:"request" yaml:"request"`
+}
+
+// Route maps matching requests to an upstream.
+type Route struct {
+	// Name identifies the route in logs, errors and (later) metrics.
+	// Default "route<N>" (its index). Unique.
+	Name string `json:"name" yaml:"name"`
+
+	// Match says which requests the route takes.
+	Match Match `json:"match" yaml:"match"`
+
+	// Upstream names the upstream that serves the route. Required.
+	Upstream string `json:"upstream" yaml:"upstream"`
+
+	// Rewrite changes the request on its way upstream.
+	Rewrite Rewrite `json:"rewrite" yaml:"rewrite"`
+
+	// Timeout overrides the upstream's timeouts.request for this route.
+	// Default 0: the upstream's.
+	Timeout Duration `json:"timeout" yaml:"timeout"`
+}
+
+// Match selects requests. All given conditions must hold.
+type Match struct {
+	// Hosts are exact host names ("api.example.com") or wildcards
+	// ("*.example.com": any name ending in ".example.com"), compared
+	// case-insensitively without the port. Empty: any host.
+	Hosts []string `json:"hosts" yaml:"hosts"`
+
+	// Path is a template: static segments, "{name}" for one whole segment,
+	// and a final "{name:*}" for the rest of the path (possibly empty).
+	// It is matched against the normalized path. Default "/{path:*}".
+	Path string `json:"path" yaml:"path"`
+
+	// Methods the route accepts ("GET", "POST", ...). Empty: any method.
+	Methods []string `json:"methods" yaml:"methods"`
+
+	// Headers that must be present with exactly these values.
+	Headers map[string]string `json:"headers" yaml:"headers"`
+
+	// Query arguments that must be present with exactly these values.
+	Query map[string]string `json:"query" yaml:"query"`
+}
+
+// Rewrite changes the request sent upstream.
+type Rewrite struct {
+	// StripPrefix removes this literal prefix from the path, at a segment
+	// boundary ("/api" turns "/api/users" into "/users" and "/api" into
+	// "/"). Not allowed together with Path.
+	StripPrefix string `json:"strip_prefix" yaml:"strip_prefix"`
+
+	// Path replaces the path with a template that may use the match's
+	// parameters: "/users/{id}". An optional "?a=b" part is put before the
+	// client's query string. Default "": the path is kept.
+	Path string `json:"path" yaml:"path"`
+
+	// Host is the Host header sent upstream: "target" (the target's
+	// host:port, the default), "preserve" (the client's), or a literal
+	// host name.
+	Host string `json:"host" yaml:"host"`
+}

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Addr returns the "host:port" to dial for t, from its URL: the host
+// lower-cased, port 80 when the URL has none. It fails, with a message
+// saying what to change, for a URL that is not "http://host[:port]"
+// (Validate reports the same).
+func (t Target) Addr() (string, error) {
+	if t.URL == "" {
+		return "", errors.New(`must be set, such as "http://127.0.0.1:9001"`)
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf(`%q is not a URL (%v); write one such as "http://127.0.0.1:9001"`, t.URL, err)
+	}
+	if err := targetURLProblem(u, t.URL); err != nil {
+		return "", err
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	} else if !validPort(port, 1) {
+		return "", fmt.Errorf("port %q must be a number 1-65535", port)
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
+}
+
+func targetURLProblem(u *url.URL, raw string) error {
+	switch {
+	case u.Scheme == "https":
+		return errors.New("https targets are not supported yet; use http://")
+	case u.Scheme != "http" && u.Host == "":
+		return fmt.Errorf(`want "http://host:port", got %q`, raw)
+	case u.Scheme != "http":
+		return fmt.Errorf("scheme %q is not supported; use http://", u.Scheme)
+	case u.User != nil:
+		return errors.New("must not contain user info (user@ or user:password@); send credentials with a header instead")
+	case u.Hostname() == "":
+		return fmt.Errorf(`%q has no host; want "http://host:port"`, raw)
+	case u.Path != "" && u.Path != "/" || u.Opaque != "":
+		return fmt.Errorf("must not have a path (%q): routes own paths; use a route's rewrite.strip_prefix or rewrite.path", u.EscapedPath())
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return errors.New(`must not have a query or fragment; want "http://host:port"`)
+	}
+	return nil
+}
+
+// validPort reports whether s is a decimal port number from lowest to
+// 65535.
+func validPort(s string, lowest int) bool {
+	if s == "" || len(s) > 5 || strings.TrimLeft(s, "0123456789") != "" {
+		return false
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= lowest && n <= 65535
+}
