@@ -89,12 +89,12 @@ func TestRouting(t *testing.T) {
 		}
 	}
 	// Path templates, methods and rewrites.
-	f("GET", "http://gw.local/api/users/7", "", nil, 200, "users", "/users/7", "10.0.0.1:80")
-	f("HEAD", "http://gw.local/api/users/7", "", nil, 200, "users", "/users/7", "10.0.0.1:80")
+	f("GET", "http://gw.local/api/users/7", "", nil, 200, "users", "/users/7", "10.0.0.1")
+	f("HEAD", "http://gw.local/api/users/7", "", nil, 200, "users", "/users/7", "10.0.0.1")
 	f("PUT", "http://gw.local/api/users/7", "", nil, 200, "api", "/api/users/7", "")
 	f("GET", "http://gw.local/api/users/7", "", []string{"X-Env: canary"}, 200, "canary", "/api/users/7", "")
 	f("GET", "http://gw.local/api/users/7", "", []string{"X-Env: prod"}, 200, "users", "/users/7", "")
-	f("GET", "http://gw.local/api/orders/5/items?x=1&y=%20", "", nil, 200, "orders", "/orders/5/items?x=1&y=%20", "10.0.0.2:80")
+	f("GET", "http://gw.local/api/orders/5/items?x=1&y=%20", "", nil, 200, "orders", "/orders/5/items?x=1&y=%20", "10.0.0.2")
 	f("GET", "http://gw.local/api/orders", "", nil, 200, "orders", "/orders", "")
 	f("GET", "http://gw.local/api/orders/", "", nil, 200, "orders", "/orders/", "")
 	// Normalization: routed and forwarded on the normalized path.
@@ -492,4 +492,33 @@ routes:
 	if ctx.Response.StatusCode() != 500 || !bytes.Contains(ctx.Response.Body(), []byte(`"request_id":"panic-1"`)) {
 		t.Fatalf("after a panic: got %d %q; want 500 with the request id", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
+}
+
+func TestMaxResponseBody(t *testing.T) {
+	cfg := `
+upstreams:
+  u:
+    targets: [{url: "http://10.0.0.70:80"}]
+    pool: {max_response_body: 1KiB, max_buffered_body: 1KiB}
+routes:
+  - {match: {path: "/{p:*}"}, upstream: u}
+`
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.70:80": func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/ok":
+			ctx.SetBody(bytes.Repeat([]byte("a"), 1024))
+		case "/big":
+			ctx.SetBody(bytes.Repeat([]byte("a"), 1025))
+		}
+	}})
+	f := func(path string, want int) {
+		t.Helper()
+		resp := h.get("http://gw.local" + path)
+		defer fasthttp.ReleaseResponse(resp)
+		if got := resp.StatusCode(); got != want {
+			t.Fatalf("GET %s: status got %d; want %d", path, got, want)
+		}
+	}
+	f("/ok", 200)
+	f("/big", 502)
 }

@@ -10,7 +10,7 @@ import (
 
 // maxParams bounds the parameters of one path template, so the per-request
 // parameter spans live in a fixed array.
-const maxParams = 16
+const maxParams = config.MaxPathParams
 
 // span is a parameter's value: path[start:end] of the normalized path.
 type span struct{ start, end int }

@@ -64,9 +64,6 @@ func (s *Snapshot) compileRoute(i int, rc *config.Route) (*route, []config.Segme
 		return nil, nil, fmt.Errorf("match.path: %w", err)
 	}
 	r := &route{name: rc.Name, index: i, params: config.ParamNames(segs)}
-	if len(r.params) > maxParams {
-		return nil, nil, fmt.Errorf("match.path: %d parameters, at most %d", len(r.params), maxParams)
-	}
 	if r.methods, err = newMethodSet(rc.Match.Methods); err != nil {
 		return nil, nil, fmt.Errorf("match.methods: %w", err)
 	}

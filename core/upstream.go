@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -109,7 +110,7 @@ func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, err
 	}
 	return &target{
 		hc:              hc,
-		host:            []byte(addr),
+		host:            []byte(strings.TrimSuffix(addr, ":80")),
 		maxBufferedBody: int64(p.MaxBufferedBody),
 		maxResponseBody: int64(p.MaxResponseBody),
 	}
@@ -163,8 +164,14 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 	}
 	keepAlive := !resp.ConnectionClose()
 	n := resp.Header.ContentLength()
+	skip := noResponseBody(req, resp)
+	if !skip && t.maxResponseBody > 0 && int64(n) > t.maxResponseBody {
+		hc.ReleaseReader(br)
+		hc.CloseConn(cc)
+		return false, false, errUpstreamTooLarge
+	}
 	switch {
-	case noResponseBody(req, resp):
+	case skip:
 		resp.SkipBody = true
 	case n >= 0 && int64(n) <= t.maxBufferedBody:
 		if err := resp.ReadBody(br, 0); err != nil {
@@ -173,11 +180,6 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 			return false, false, exchangeError(err)
 		}
 	default:
-		if t.maxResponseBody > 0 && int64(n) > t.maxResponseBody {
-			hc.ReleaseReader(br)
-			hc.CloseConn(cc)
-			return false, false, errUpstreamTooLarge
-		}
 		startStream(resp, t, cc, br, n, keepAlive, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
 		return true, false, nil
 	}

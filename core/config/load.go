@@ -53,7 +53,8 @@ func formatOf(path string) (string, error) {
 // nil lookupEnv has no variables.
 //
 // Parse does not apply defaults nor validate: call SetDefaults, then
-// Validate.
+// Validate. The Config returned is plain data owned by the caller: once
+// validated it may be read from many goroutines, but not changed.
 func Parse(data []byte, format string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	tree, err := parseTree(data, format)
 	if err != nil {

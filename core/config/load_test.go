@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -311,6 +312,21 @@ upstreams:
 	got, want := c.Upstreams["b"].Timeouts, Timeouts{Connect: Duration(100 * time.Millisecond), Request: Duration(2 * time.Second)}
 	if got != want {
 		t.Fatalf("merged timeouts: got %+v; want %+v", got, want)
+	}
+}
+
+// TestParseYAMLAliasBomb checks that a "billion laughs" document fails
+// fast instead of expanding its aliases into memory.
+func TestParseYAMLAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	_, err := Parse([]byte(b.String()), "yaml", noEnv)
+	want := "config: the document has more than 1048576 values once its aliases are expanded; write it out or use fewer aliases"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Parse(alias bomb):\ngot  %v\nwant %s", err, want)
 	}
 }
 

@@ -60,8 +60,15 @@ func ParsePathTemplate(s string) ([]Segment, error) {
 		}
 		segs = append(segs, seg)
 	}
+	if len(seen) > MaxPathParams {
+		return nil, fmt.Errorf("%d parameters; at most %d", len(seen), MaxPathParams)
+	}
 	return segs, nil
 }
+
+// MaxPathParams is the most parameters a path template may have: the
+// request path keeps them in a fixed array.
+const MaxPathParams = 16
 
 func parseSegment(p string) (Segment, error) {
 	open := strings.IndexByte(p, '{')
