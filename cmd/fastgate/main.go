@@ -66,17 +66,13 @@ func loadConfig(o *options) (*config.Config, error) {
 	case o.demo && o.configPath != "":
 		return nil, errorf("-demo and -config exclude each other: -demo serves the embedded demo config")
 	case o.demo:
-		cfg, err = config.Parse(examples.Demo, "yaml", os.LookupEnv)
+		cfg, err = config.ParseChecked(examples.Demo, "yaml", os.LookupEnv, &o.defaults)
 	case o.configPath != "":
-		cfg, err = config.Load(o.configPath)
+		cfg, err = config.LoadChecked(o.configPath, &o.defaults)
 	default:
 		return nil, errorf("no config: run with -config FILE, or -demo for the demo")
 	}
 	if err != nil {
-		return nil, err
-	}
-	cfg.SetDefaults(&o.defaults)
-	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	// What Validate cannot see, compiling does.

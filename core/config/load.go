@@ -56,20 +56,81 @@ func formatOf(path string) (string, error) {
 // Validate. The Config returned is plain data owned by the caller: once
 // validated it may be read from many goroutines, but not changed.
 func Parse(data []byte, format string, lookupEnv func(string) (string, bool)) (*Config, error) {
-	tree, err := parseTree(data, format)
+	c, errs, err := parse(data, format, lookupEnv)
 	if err != nil {
 		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// parse decodes what it can: the Config holds every value that decoded, and
+// errs the values that did not. err is a document that could not be read
+// at all (syntax, format).
+func parse(data []byte, format string, lookupEnv func(string) (string, bool)) (c *Config, errs Errors, err error) {
+	tree, err := parseTree(data, format)
+	if err != nil {
+		return nil, nil, err
 	}
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
 	d := decoder{lookupEnv: lookupEnv, lastKeyWins: format == "yaml"}
-	var c Config
-	d.decode("", tree, reflect.ValueOf(&c).Elem())
-	if len(d.errs) > 0 {
-		return nil, d.errs
+	c = &Config{}
+	d.decode("", tree, reflect.ValueOf(c).Elem())
+	return c, d.errs, nil
+}
+
+// LoadChecked is Load, SetDefaults(d) and Validate in one, reporting the
+// problems of decoding and of validation together, so a user fixes every
+// one in a single pass (what `fastgate -check` prints). Validation problems
+// at or under a path that failed to decode are left out: the decoding
+// problem already names it.
+func LoadChecked(path string, d *Defaults) (*Config, error) {
+	format, err := formatOf(path)
+	if err != nil {
+		return nil, err
 	}
-	return &c, nil
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseChecked(data, format, os.LookupEnv, d)
+}
+
+// ParseChecked is Parse, SetDefaults(d) and Validate in one; see LoadChecked.
+func ParseChecked(data []byte, format string, lookupEnv func(string) (string, bool), d *Defaults) (*Config, error) {
+	c, errs, err := parse(data, format, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDefaults(d)
+	if verr := c.Validate(); verr != nil {
+		for _, e := range verr.(Errors) {
+			if !underAny(e.Path, errs) {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// underAny reports whether path is at or under the path of one of errs.
+func underAny(path string, errs Errors) bool {
+	for _, e := range errs {
+		if e.Path == "" {
+			continue
+		}
+		if path == e.Path || strings.HasPrefix(path, e.Path) && (path[len(e.Path)] == '.' || path[len(e.Path)] == '[') {
+			return true
+		}
+	}
+	return false
 }
 
 // The generic tree a document is decoded into before it is mapped onto

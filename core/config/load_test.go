@@ -476,3 +476,39 @@ func fuzzParse(t *testing.T, data []byte, format string) {
 		t.Fatalf("Validate: got an error with no text")
 	}
 }
+
+func TestParseCheckedReportsDecodeAndValidationProblemsTogether(t *testing.T) {
+	doc := `
+listen: "127.0.0.1:99999"
+server: {read_timeout: 30}
+upstreams:
+  users:
+    balancer: p2c
+    targets: [{url: "http://a:1"}]
+    pool: {max_conns: many}
+routes:
+  - match: {paht: "/x"}
+    upstream: userz
+`
+	d := BuiltinDefaults()
+	_, err := ParseChecked([]byte(doc), "yaml", nil, &d)
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v; want Errors", err)
+	}
+	var paths []string
+	for _, e := range errs {
+		paths = append(paths, e.Path)
+	}
+	want := []string{
+		"server.read_timeout",
+		"upstreams.users.pool.max_conns",
+		"routes[0].match.paht",
+		"listen",
+		"upstreams.users.balancer",
+		"routes[0].upstream",
+	}
+	if strings.Join(paths, " ") != strings.Join(want, " ") {
+		t.Fatalf("problem paths:\ngot  %q\nwant %q\nerrors:\n%s", paths, want, err)
+	}
+}
