@@ -43,25 +43,39 @@ func defaultKnobs(opts *Options) knobs {
 	return k
 }
 
-// knobDef is one knob: where it is read from and how its value is applied.
+// knobID names a knob in knobs.set.
+type knobID uint8
+
+const (
+	knobLatency knobID = iota
+	knobStatus
+	knobSize
+	knobChunked
+	knobHang
+	knobReset
+	knobClose
+	knobEcho
+)
+
+// knobDef is one knob: where it is read from and what a valid value is.
 type knobDef struct {
+	id     knobID
 	name   string // "latency"
 	header string // "X-Stub-Latency"
 	query  string // "stub_latency"
 	want   string // what a valid value is, for the 400 message
-	set    func(k *knobs, v []byte) bool
 }
 
 // knobDefs lists every knob, in the order they are read.
 var knobDefs = [...]knobDef{
-	{"latency", "X-Stub-Latency", "stub_latency", "a Go duration from 0s to 60s such as 50ms", setLatency},
-	{"status", "X-Stub-Status", "stub_status", "an integer from 100 to 599", setStatus},
-	{"size", "X-Stub-Size", "stub_size", "a byte count from 0 to 107374182400 (100 GiB)", setSize},
-	{"chunked", "X-Stub-Chunked", "stub_chunked", "1 or 0", setChunked},
-	{"hang", "X-Stub-Hang", "stub_hang", "1 or 0", setHang},
-	{"reset", "X-Stub-Reset", "stub_reset", "1 or 0", setReset},
-	{"close", "X-Stub-Close", "stub_close", "1 or 0", setClose},
-	{"echo", "X-Stub-Echo", "stub_echo", "1 or 0", setEcho},
+	{knobLatency, "latency", "X-Stub-Latency", "stub_latency", "a Go duration from 0s to 60s such as 50ms"},
+	{knobStatus, "status", "X-Stub-Status", "stub_status", "an integer from 100 to 599"},
+	{knobSize, "size", "X-Stub-Size", "stub_size", "a byte count from 0 to 107374182400 (100 GiB)"},
+	{knobChunked, "chunked", "X-Stub-Chunked", "stub_chunked", "1 or 0"},
+	{knobHang, "hang", "X-Stub-Hang", "stub_hang", "1 or 0"},
+	{knobReset, "reset", "X-Stub-Reset", "stub_reset", "1 or 0"},
+	{knobClose, "close", "X-Stub-Close", "stub_close", "1 or 0"},
+	{knobEcho, "echo", "X-Stub-Echo", "stub_echo", "1 or 0"},
 }
 
 // knobError is an invalid knob value; def is nil when there is none.
@@ -93,7 +107,7 @@ func (s *Server) parseKnobs(ctx *fasthttp.RequestCtx) (knobs, knobError) {
 	for i := range knobDefs {
 		d := &knobDefs[i]
 		v := knobValue(h, args, d, inHeader)
-		if len(v) > 0 && !d.set(&k, v) {
+		if len(v) > 0 && !k.set(d.id, v) {
 			return k, knobError{def: d, value: v}
 		}
 	}
@@ -152,7 +166,31 @@ func hasPrefixFold(b []byte, prefix string) bool {
 	return true
 }
 
-func setLatency(k *knobs, v []byte) bool {
+// set applies value v of knob id; false means v is invalid.
+func (k *knobs) set(id knobID, v []byte) bool {
+	switch id {
+	case knobLatency:
+		return k.setLatency(v)
+	case knobStatus:
+		return k.setStatus(v)
+	case knobSize:
+		return k.setSize(v)
+	case knobChunked:
+		return parseBool(v, &k.chunked)
+	case knobHang:
+		return parseBool(v, &k.hang)
+	case knobReset:
+		return parseBool(v, &k.reset)
+	case knobClose:
+		return parseBool(v, &k.close)
+	case knobEcho:
+		return parseBool(v, &k.echo)
+	}
+	return false
+}
+
+// setLatency sets the latency from a Go duration within 0..MaxLatency.
+func (k *knobs) setLatency(v []byte) bool {
 	if len(v) > 32 {
 		return false
 	}
@@ -164,7 +202,8 @@ func setLatency(k *knobs, v []byte) bool {
 	return true
 }
 
-func setStatus(k *knobs, v []byte) bool {
+// setStatus sets the status from an integer within 100..599.
+func (k *knobs) setStatus(v []byte) bool {
 	n, ok := parseDecimal(v, 599)
 	if !ok || n < 100 {
 		return false
@@ -174,7 +213,8 @@ func setStatus(k *knobs, v []byte) bool {
 	return true
 }
 
-func setSize(k *knobs, v []byte) bool {
+// setSize sets the body size from a byte count within 0..MaxSize.
+func (k *knobs) setSize(v []byte) bool {
 	n, ok := parseDecimal(v, MaxSize)
 	if !ok {
 		return false
@@ -183,12 +223,6 @@ func setSize(k *knobs, v []byte) bool {
 	k.sizeSet = true
 	return true
 }
-
-func setChunked(k *knobs, v []byte) bool { return parseBool(v, &k.chunked) }
-func setHang(k *knobs, v []byte) bool    { return parseBool(v, &k.hang) }
-func setReset(k *knobs, v []byte) bool   { return parseBool(v, &k.reset) }
-func setClose(k *knobs, v []byte) bool   { return parseBool(v, &k.close) }
-func setEcho(k *knobs, v []byte) bool    { return parseBool(v, &k.echo) }
 
 // parseBool sets *dst from "1"/"true" or "0"/"false".
 func parseBool(v []byte, dst *bool) bool {
@@ -222,7 +256,7 @@ func parseDecimal(v []byte, limit int) (int, bool) {
 }
 
 // writeKnobError answers 400 naming the invalid knob and its value.
-func (s *Server) writeKnobError(ctx *fasthttp.RequestCtx, e *knobError) {
+func writeKnobError(ctx *fasthttp.RequestCtx, e *knobError) {
 	msg := "stub: invalid " + e.def.name + " knob value " + strconv.Quote(string(e.value)) +
 		" (header " + e.def.header + " or query argument " + e.def.query + "): want " + e.def.want
 	b := make([]byte, 0, 2*len(msg)+64)

@@ -134,7 +134,10 @@ func New(opts Options) *Server {
 //
 // Boolean knobs also take "true" and "false". An invalid value gets 400 with
 // a JSON body {"error":...,"knob":...,"value":...}. Latency applies first, so
-// latency with reset or hang delays those too.
+// latency with reset or hang delays those too. Responses with status 1xx,
+// 204 or 304 go out without a body, as HTTP requires; a 1xx is sent as is,
+// as if it were final. Knobs are looked for only in headers as received on
+// the wire (RawHeaders), not in headers set on the request afterwards.
 //
 // The echo is a JSON object: name, method, proto, uri (the raw request URI as
 // received), path and query (uri split at the first '?'), host, headers (an
@@ -144,7 +147,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	s.setIdentity(ctx)
 	k, bad := s.parseKnobs(ctx)
 	if bad.def != nil {
-		s.writeKnobError(ctx, &bad)
+		writeKnobError(ctx, &bad)
 		return
 	}
 	if k.latency > 0 {

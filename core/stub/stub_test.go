@@ -198,24 +198,26 @@ func TestStartListenError(t *testing.T) {
 }
 
 func TestStatusKnob(t *testing.T) {
-	f := func(opts Options, uri string, headers []string, want int) {
+	r := startStub(t, Options{})
+	r503 := startStub(t, Options{Status: 503})
+	f := func(r *Running, uri string, headers []string, want int) {
 		t.Helper()
-		r := startStub(t, opts)
 		resp := doRequest(t, r.Addr(), "GET", uri, headers...)
 		if got := resp.StatusCode(); got != want {
 			t.Fatalf("GET %s %q: got status %d; want %d", uri, headers, got, want)
 		}
 	}
-	f(Options{}, "/", nil, 200)
-	f(Options{Status: 503}, "/", nil, 503)
-	f(Options{}, "/", []string{"X-Stub-Status", "404"}, 404)
-	f(Options{}, "/", []string{"x-stub-status", "418"}, 418)
-	f(Options{}, "/?stub_status=201", nil, 201)
-	f(Options{Status: 503}, "/?stub_status=200", nil, 200)
+	f(r, "/", nil, 200)
+	f(r503, "/", nil, 503)
+	f(r, "/", []string{"X-Stub-Status", "404"}, 404)
+	f(r, "/", []string{"x-stub-status", "418"}, 418)
+	f(r, "/?stub_status=201", nil, 201)
+	f(r503, "/?stub_status=200", nil, 200)
+	f(r, "/?stub_status=204", nil, 204)
 	// the header wins over the query argument
-	f(Options{}, "/?stub_status=203", []string{"X-Stub-Status", "202"}, 202)
+	f(r, "/?stub_status=203", []string{"X-Stub-Status", "202"}, 202)
 	// an empty header value counts as absent
-	f(Options{}, "/?stub_status=203", []string{"X-Stub-Status", ""}, 203)
+	f(r, "/?stub_status=203", []string{"X-Stub-Status", ""}, 203)
 }
 
 func TestSizeKnob(t *testing.T) {
@@ -277,9 +279,11 @@ func TestChunkedKnob(t *testing.T) {
 }
 
 func TestLatencyKnob(t *testing.T) {
-	f := func(opts Options, uri string, headers []string, want time.Duration) {
+	r := startStub(t, Options{})
+	rSlow := startStub(t, Options{Latency: 30 * time.Millisecond})
+	rDemo := startStub(t, Options{Demo: DemoUsers})
+	f := func(r *Running, uri string, headers []string, want time.Duration) {
 		t.Helper()
-		r := startStub(t, opts)
 		start := time.Now()
 		resp := doRequest(t, r.Addr(), "GET", uri, headers...)
 		if got := time.Since(start); got < want {
@@ -289,10 +293,10 @@ func TestLatencyKnob(t *testing.T) {
 			t.Fatalf("GET %s: got status %d; want 200", uri, got)
 		}
 	}
-	f(Options{}, "/", []string{"X-Stub-Latency", "50ms"}, 50*time.Millisecond)
-	f(Options{}, "/?stub_latency=40ms", nil, 40*time.Millisecond)
-	f(Options{Latency: 30 * time.Millisecond}, "/", nil, 30*time.Millisecond)
-	f(Options{Demo: DemoUsers}, "/users/1?stub_latency=20ms", nil, 20*time.Millisecond)
+	f(r, "/", []string{"X-Stub-Latency", "50ms"}, 50*time.Millisecond)
+	f(r, "/?stub_latency=40ms", nil, 40*time.Millisecond)
+	f(rSlow, "/", nil, 30*time.Millisecond)
+	f(rDemo, "/users/1?stub_latency=20ms", nil, 20*time.Millisecond)
 }
 
 func TestHangKnob(t *testing.T) {
