@@ -522,3 +522,35 @@ routes:
 	f("/ok", 200)
 	f("/big", 502)
 }
+
+func TestResponseHeadersAreTheUpstreams(t *testing.T) {
+	cfg := `
+upstreams:
+  u: {targets: [{url: "http://10.0.0.80:80"}]}
+routes:
+  - {match: {path: "/{p:*}"}, upstream: u}
+`
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.80:80": func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/typed" {
+			ctx.Response.Header.Set("Server", "svc/1.0")
+			ctx.SetContentType("text/csv")
+		}
+		ctx.WriteString("a,b") //nolint:errcheck
+	}})
+	f := func(path, wantType, wantServer string) {
+		t.Helper()
+		resp := h.get("http://gw.local" + path)
+		defer fasthttp.ReleaseResponse(resp)
+		// fasthttp's client reports a default Content-Type when there is
+		// none: look at the header as received instead.
+		resp.Header.SetNoDefaultContentType(true)
+		if got := string(resp.Header.ContentType()); got != wantType {
+			t.Fatalf("GET %s: Content-Type got %q; want %q; header:\n%s", path, got, wantType, resp.Header.Header())
+		}
+		if got := string(resp.Header.Server()); got != wantServer {
+			t.Fatalf("GET %s: Server got %q; want %q", path, got, wantServer)
+		}
+	}
+	f("/untyped", "", "")
+	f("/typed", "text/csv", "svc/1.0")
+}
