@@ -19,15 +19,22 @@ import (
 // (".json") by its extension, expanding ${VAR} from the process
 // environment. See Parse.
 func Load(path string) (*Config, error) {
-	format, err := formatOf(path)
+	data, format, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
 	return Parse(data, format, os.LookupEnv)
+}
+
+// readFile reads a config file and tells its format by the extension.
+func readFile(path string) (data []byte, format string, err error) {
+	if format, err = formatOf(path); err != nil {
+		return nil, "", err
+	}
+	if data, err = os.ReadFile(path); err != nil {
+		return nil, "", fmt.Errorf("config: %w", err)
+	}
+	return data, format, nil
 }
 
 func formatOf(path string) (string, error) {
@@ -89,13 +96,9 @@ func parse(data []byte, format string, lookupEnv func(string) (string, bool)) (c
 // at or under a path that failed to decode are left out: the decoding
 // problem already names it.
 func LoadChecked(path string, d *Defaults) (*Config, error) {
-	format, err := formatOf(path)
+	data, format, err := readFile(path)
 	if err != nil {
 		return nil, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
 	}
 	return ParseChecked(data, format, os.LookupEnv, d)
 }
