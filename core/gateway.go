@@ -237,7 +237,12 @@ func (s *Snapshot) setUpstreamHost(h *fasthttp.RequestHeader, r *route, t *targe
 	}
 }
 
+// tryDeadline is the deadline of one attempt: the per-try timeout from now,
+// within the overall deadline.
 func tryDeadline(now, deadline time.Time, perTry time.Duration) time.Time {
+	if perTry <= 0 {
+		return deadline
+	}
 	if d := now.Add(perTry); d.Before(deadline) {
 		return d
 	}

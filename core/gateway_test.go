@@ -554,3 +554,29 @@ routes:
 	f("/untyped", "", "")
 	f("/typed", "text/csv", "svc/1.0")
 }
+
+func TestRouteTimeoutOverridesUpstreamRequestTimeout(t *testing.T) {
+	cfg := `
+upstreams:
+  slow: {targets: [{url: "http://10.0.0.90:80"}], timeouts: {request: 100ms}}
+  tries: {targets: [{url: "http://10.0.0.90:80"}], timeouts: {request: 2s, per_try: 100ms}}
+routes:
+  - {match: {path: "/default"}, upstream: slow}
+  - {match: {path: "/long"}, upstream: slow, timeout: 2s}
+  - {match: {path: "/per-try"}, upstream: tries, timeout: 2s}
+`
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.90:80": func(ctx *fasthttp.RequestCtx) {
+		time.Sleep(300 * time.Millisecond)
+	}})
+	f := func(path string, want int) {
+		t.Helper()
+		resp := h.get("http://gw.local" + path)
+		defer fasthttp.ReleaseResponse(resp)
+		if got := resp.StatusCode(); got != want {
+			t.Fatalf("GET %s (upstream takes 300ms): status got %d; want %d", path, got, want)
+		}
+	}
+	f("/default", 504)
+	f("/long", 200)
+	f("/per-try", 504)
+}

@@ -234,8 +234,9 @@ func (s *methodSet) has(bit uint16, method []byte) bool {
 	return false
 }
 
-// union adds o's methods to s without allocating for standard methods.
-// Other methods are tracked only as a flag: Allow lists standard methods.
+// union adds o's methods to s. It never allocates: of non-standard
+// methods, only the first restricting route's are kept (o.other is shared,
+// never appended to).
 func (s *methodSet) union(o *methodSet) {
 	if o.any() {
 		return

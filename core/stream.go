@@ -85,9 +85,10 @@ func (s *connStream[C]) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	// Each read of a streamed body may take up to the per-try timeout: an
-	// idle timeout, so long downloads are not cut by the request timeout.
-	if err := s.conn.SetReadDeadline(time.Now().Add(s.t.perTry)); err != nil {
+	// Each read of a streamed body may take up to the per-try timeout (or
+	// the upstream's request timeout): an idle timeout, so long downloads
+	// are not cut by the route's timeout.
+	if err := s.conn.SetReadDeadline(time.Now().Add(s.t.readIdle)); err != nil {
 		return 0, err
 	}
 	var n int

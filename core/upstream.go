@@ -30,7 +30,8 @@ type upstream struct {
 	name     string
 	targets  []*target
 	balancer balancer
-	// perTry bounds one attempt; request bounds the whole exchange.
+	// perTry bounds one attempt (0: only the route's timeout does);
+	// request is the default route timeout.
 	perTry, request time.Duration
 }
 
@@ -42,7 +43,9 @@ type target struct {
 
 	maxBufferedBody int64
 	maxResponseBody int64
-	perTry          time.Duration
+	// readIdle bounds each read of a streamed body: per_try, or the
+	// upstream's request timeout.
+	readIdle time.Duration
 }
 
 func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
@@ -51,9 +54,6 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 		perTry:  u.Timeouts.PerTry.D(),
 		request: u.Timeouts.Request.D(),
 	}
-	if up.perTry <= 0 || up.perTry > up.request {
-		up.perTry = up.request
-	}
 	lbTargets := make([]*lb.Target, 0, len(u.Targets))
 	for _, t := range u.Targets {
 		addr, err := t.Addr()
@@ -61,7 +61,10 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 			return nil, err
 		}
 		tg := newTarget(addr, u, dial)
-		tg.perTry = up.perTry
+		tg.readIdle = up.request
+		if up.perTry > 0 {
+			tg.readIdle = up.perTry
+		}
 		tg.lb = lb.NewTarget(addr, t.Weight)
 		up.targets = append(up.targets, tg)
 		lbTargets = append(lbTargets, tg.lb)
