@@ -143,7 +143,8 @@ type Timeouts struct {
 
 	// PerTry bounds one attempt: sending the request and receiving the
 	// whole response header (and a buffered body); for a streamed body it
-	// bounds each read. Default 0: the Request timeout.
+	// bounds each read. Default 0: no limit of its own; the route's timeout
+	// bounds the attempt, and Request each streamed read.
 	PerTry Duration `json:"per_try" yaml:"per_try"`
 
 	// Request bounds the whole upstream exchange of one client request,
