@@ -345,13 +345,9 @@ routes:
 	})
 	f := func(path string, want int) {
 		t.Helper()
-		resp := h.get("http://gw.local" + path)
-		defer fasthttp.ReleaseResponse(resp)
-		if got := resp.StatusCode(); got != want {
-			t.Fatalf("GET %s: status got %d; want %d; body %s", path, got, want, resp.Body())
-		}
-		if !bytes.Contains(resp.Body(), []byte(`"status":`)) {
-			t.Fatalf("GET %s: body %q is not the gateway's JSON error", path, resp.Body())
+		body := h.expectStatus(path, want)
+		if !bytes.Contains(body, []byte(`"status":`)) {
+			t.Fatalf("GET %s: body %q is not the gateway's JSON error", path, body)
 		}
 	}
 	f("/down", 502)
@@ -511,16 +507,8 @@ routes:
 			ctx.SetBody(bytes.Repeat([]byte("a"), 1025))
 		}
 	}})
-	f := func(path string, want int) {
-		t.Helper()
-		resp := h.get("http://gw.local" + path)
-		defer fasthttp.ReleaseResponse(resp)
-		if got := resp.StatusCode(); got != want {
-			t.Fatalf("GET %s: status got %d; want %d", path, got, want)
-		}
-	}
-	f("/ok", 200)
-	f("/big", 502)
+	h.expectStatus("/ok", 200)
+	h.expectStatus("/big", 502)
 }
 
 func TestResponseHeadersAreTheUpstreams(t *testing.T) {
@@ -568,15 +556,8 @@ routes:
 	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.90:80": func(ctx *fasthttp.RequestCtx) {
 		time.Sleep(300 * time.Millisecond)
 	}})
-	f := func(path string, want int) {
-		t.Helper()
-		resp := h.get("http://gw.local" + path)
-		defer fasthttp.ReleaseResponse(resp)
-		if got := resp.StatusCode(); got != want {
-			t.Fatalf("GET %s (upstream takes 300ms): status got %d; want %d", path, got, want)
-		}
-	}
-	f("/default", 504)
-	f("/long", 200)
-	f("/per-try", 504)
+	// The upstream takes 300ms.
+	h.expectStatus("/default", 504)
+	h.expectStatus("/long", 200)
+	h.expectStatus("/per-try", 504)
 }

@@ -155,3 +155,15 @@ func parseAnyEntry(xff string, ip netip.Addr) (netip.Addr, bool) {
 type quiet struct{}
 
 func (quiet) Printf(string, ...any) {}
+
+// expectStatus GETs path from the gateway, fails unless the status is want,
+// and returns a copy of the body.
+func (h *harness) expectStatus(path string, want int) []byte {
+	h.t.Helper()
+	resp := h.get("http://gw.local" + path)
+	defer fasthttp.ReleaseResponse(resp)
+	if got := resp.StatusCode(); got != want {
+		h.t.Fatalf("GET %s: status got %d; want %d; body %s", path, got, want, resp.Body())
+	}
+	return append([]byte(nil), resp.Body()...)
+}

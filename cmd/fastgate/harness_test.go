@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"fastgate/core/stub"
 )
 
 // Paths of the binaries built by TestMain.
@@ -386,43 +388,17 @@ func (rc *rawConn) send(lines ...string) *response {
 	return &response{status: resp.StatusCode, header: resp.Header, body: body, close: resp.Close, length: resp.ContentLength}
 }
 
-// echo is the JSON an echo upstream answers with.
-type echo struct {
-	Name       string      `json:"name"`
-	Method     string      `json:"method"`
-	URI        string      `json:"uri"`
-	Path       string      `json:"path"`
-	Query      string      `json:"query"`
-	Host       string      `json:"host"`
-	Headers    [][2]string `json:"headers"`
-	Body       string      `json:"body"`
-	BodyLen    int         `json:"body_len"`
-	RemoteAddr string      `json:"remote_addr"`
-}
-
 // mustEcho decodes the echo in r, which must be a 200.
-func mustEcho(t *testing.T, r *response) *echo {
+func mustEcho(t *testing.T, r *response) *stub.Echo {
 	t.Helper()
 	if r.status != http.StatusOK {
 		t.Fatalf("status got %d; want 200; body %s", r.status, r.body)
 	}
-	var e echo
+	var e stub.Echo
 	if err := json.Unmarshal(r.body, &e); err != nil {
 		t.Fatalf("echo body %q: %s", r.body, err)
 	}
 	return &e
-}
-
-// values returns the values of header name as the upstream received them,
-// in order; names compare case-insensitively.
-func (e *echo) values(name string) []string {
-	var vs []string
-	for _, kv := range e.Headers {
-		if strings.EqualFold(kv[0], name) {
-			vs = append(vs, kv[1])
-		}
-	}
-	return vs
 }
 
 // gatewayError is the JSON body of the gateway's own error responses.
@@ -457,4 +433,18 @@ func checkGatewayError(t *testing.T, what string, r *response, want int) {
 	if e.RequestID == "" || e.RequestID != r.header.Get("X-Request-ID") {
 		t.Errorf("%s: error body \"request_id\" got %q; want the X-Request-ID header %q, not empty", what, e.RequestID, r.header.Get("X-Request-ID"))
 	}
+}
+
+// plainGateway starts a "plain" stub upstream and a gateway routing every
+// path to it.
+func plainGateway(t *testing.T) *gateway {
+	t.Helper()
+	u := startUpstream(t, "plain")
+	return startGateway(t, `
+upstreams:
+  plain: {targets: [{url: "{{plain}}"}]}
+routes:
+  - match: {path: "/{rest:*}"}
+    upstream: plain
+`, u)
 }

@@ -231,13 +231,13 @@ routes:
 	)
 	got := mustEcho(t, r)
 	for _, h := range hopRequestHeaders {
-		if vs := got.values(h); len(vs) > 0 {
+		if vs := got.Values(h); len(vs) > 0 {
 			t.Errorf("upstream received hop-by-hop header %s: %q; want it removed", h, vs)
 		}
 	}
 	f := func(name string, want ...string) {
 		t.Helper()
-		if vs := got.values(name); strings.Join(vs, "|") != strings.Join(want, "|") {
+		if vs := got.Values(name); strings.Join(vs, "|") != strings.Join(want, "|") {
 			t.Errorf("upstream header %s got %q; want %q", name, vs, want)
 		}
 	}
@@ -264,7 +264,7 @@ routes:
 		}
 		r := c.send(lines...)
 		got := mustEcho(t, r)
-		vs := got.values("X-Request-Id")
+		vs := got.Values("X-Request-Id")
 		if len(vs) != 1 || !generated.MatchString(vs[0]) {
 			t.Fatalf("with %q: upstream X-Request-ID got %q; want one generated id of 32 hex digits", header, vs)
 		}
@@ -292,7 +292,7 @@ routes:
 	got := mustEcho(t, g.get(t, "/xff", "X-Forwarded-For: 1.2.3.4", "X-Forwarded-Proto: https"))
 	f := func(name string, want ...string) {
 		t.Helper()
-		if vs := got.values(name); strings.Join(vs, "|") != strings.Join(want, "|") {
+		if vs := got.Values(name); strings.Join(vs, "|") != strings.Join(want, "|") {
 			t.Errorf("upstream header %s got %q; want %q", name, vs, want)
 		}
 	}
@@ -302,14 +302,7 @@ routes:
 }
 
 func TestResponseKeepAlive(t *testing.T) {
-	u := startUpstream(t, "plain")
-	g := startGateway(t, `
-upstreams:
-  plain: {targets: [{url: "{{plain}}"}]}
-routes:
-  - match: {path: "/{rest:*}"}
-    upstream: plain
-`, u)
+	g := plainGateway(t)
 	c := g.dialRaw(t)
 	f := func(i int, extra ...string) {
 		t.Helper()
@@ -519,14 +512,7 @@ routes:
 }
 
 func TestStreamedBodies(t *testing.T) {
-	u := startUpstream(t, "plain")
-	g := startGateway(t, `
-upstreams:
-  plain: {targets: [{url: "{{plain}}"}]}
-routes:
-  - match: {path: "/{rest:*}"}
-    upstream: plain
-`, u)
+	g := plainGateway(t)
 	c := g.dialRaw(t)
 	// All on one client connection: a streamed body leaves it usable.
 	f := func(size int, chunked bool) {

@@ -32,10 +32,10 @@ func (d *decoder) decode(path string, v any, dst reflect.Value) {
 	}
 	switch dst.Type() {
 	case durationType:
-		d.decodeDuration(path, v, dst)
+		d.decodeUnit(path, `a duration such as "30s"`, v, dst, parseDurationInt)
 		return
 	case sizeType:
-		d.decodeSize(path, v, dst)
+		d.decodeUnit(path, `a size such as "4MiB"`, v, dst, parseSizeInt)
 		return
 	}
 	switch dst.Kind() {
@@ -232,38 +232,33 @@ func (d *decoder) decodeBool(path string, v any, dst reflect.Value) {
 	}
 }
 
-func (d *decoder) decodeDuration(path string, v any, dst reflect.Value) {
+// decodeUnit decodes a duration or size: a string (or number) that parse
+// turns into an int64. want describes the value in errors.
+func (d *decoder) decodeUnit(path, want string, v any, dst reflect.Value, parse func(string) (int64, error)) {
 	if _, isBool := v.(bool); isBool {
-		d.mismatch(path, `a duration such as "30s"`, v)
+		d.mismatch(path, want, v)
 		return
 	}
-	s, ok := d.scalar(path, `a duration such as "30s"`, v)
+	s, ok := d.scalar(path, want, v)
 	if !ok {
 		return
 	}
-	dur, err := ParseDuration(s)
+	n, err := parse(s)
 	if err != nil {
 		d.errs.add(path, err.Error())
 		return
 	}
-	dst.SetInt(int64(dur))
+	dst.SetInt(n)
 }
 
-func (d *decoder) decodeSize(path string, v any, dst reflect.Value) {
-	if _, isBool := v.(bool); isBool {
-		d.mismatch(path, `a size such as "4MiB"`, v)
-		return
-	}
-	s, ok := d.scalar(path, `a size such as "4MiB"`, v)
-	if !ok {
-		return
-	}
-	size, err := ParseSize(s)
-	if err != nil {
-		d.errs.add(path, err.Error())
-		return
-	}
-	dst.SetInt(int64(size))
+func parseDurationInt(s string) (int64, error) {
+	v, err := ParseDuration(s)
+	return int64(v), err
+}
+
+func parseSizeInt(s string) (int64, error) {
+	v, err := ParseSize(s)
+	return int64(v), err
 }
 
 func (d *decoder) mismatch(path, want string, v any) {

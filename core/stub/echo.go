@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"iter"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -172,4 +173,34 @@ func releaseBuf(bp *[]byte) {
 	}
 	*bp = (*bp)[:0]
 	bufPool.Put(bp)
+}
+
+// Echo is the JSON an echo answers with, for clients that decode it.
+type Echo struct {
+	Name   string `json:"name"`
+	Method string `json:"method"`
+	Proto  string `json:"proto"`
+	// URI is the request URI exactly as received; Path and Query are its
+	// raw parts before and after '?'.
+	URI   string `json:"uri"`
+	Path  string `json:"path"`
+	Query string `json:"query"`
+	Host  string `json:"host"`
+	// Headers are the received headers in wire order, duplicates included.
+	Headers    [][2]string `json:"headers"`
+	Body       string      `json:"body"`
+	BodyLen    int         `json:"body_len"`
+	RemoteAddr string      `json:"remote_addr"`
+}
+
+// Values returns the values of header name as received, in order; names
+// compare case-insensitively.
+func (e *Echo) Values(name string) []string {
+	var vs []string
+	for _, kv := range e.Headers {
+		if strings.EqualFold(kv[0], name) {
+			vs = append(vs, kv[1])
+		}
+	}
+	return vs
 }

@@ -9,24 +9,9 @@ import (
 	"unicode/utf8"
 )
 
-// echoReply is the JSON echo of a request.
-type echoReply struct {
-	Name       string      `json:"name"`
-	Method     string      `json:"method"`
-	Proto      string      `json:"proto"`
-	URI        string      `json:"uri"`
-	Path       string      `json:"path"`
-	Query      string      `json:"query"`
-	Host       string      `json:"host"`
-	Headers    [][2]string `json:"headers"`
-	Body       string      `json:"body"`
-	BodyLen    int         `json:"body_len"`
-	RemoteAddr string      `json:"remote_addr"`
-}
-
 func TestEcho(t *testing.T) {
 	r := startStub(t, Options{Name: "echo-a", Echo: true})
-	f := func(raw string, want echoReply) {
+	f := func(raw string, want Echo) {
 		t.Helper()
 		c := dial(t, r.Addr())
 		send(t, c, raw)
@@ -37,7 +22,7 @@ func TestEcho(t *testing.T) {
 		if got := string(resp.Header.ContentType()); got != "application/json" {
 			t.Fatalf("got Content-Type %q; want application/json", got)
 		}
-		var got echoReply
+		var got Echo
 		if err := json.Unmarshal(resp.Body(), &got); err != nil {
 			t.Fatalf("cannot decode echo %q: %s", resp.Body(), err)
 		}
@@ -58,7 +43,7 @@ func TestEcho(t *testing.T) {
 		"x-dup: 2\r\n"+
 		"User-Agent: raw-test\r\n"+
 		"X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n"+
-		"\r\n", echoReply{
+		"\r\n", Echo{
 		Method: "GET",
 		URI:    "/a//b/../c?x=1&y=%20z",
 		Path:   "/a//b/../c",
@@ -82,7 +67,7 @@ func TestEcho(t *testing.T) {
 		"Host: svc\r\n"+
 		"Content-Length: "+strconv.Itoa(len(body))+"\r\n"+
 		"Cookie: a=1; b=2\r\n"+
-		"\r\n"+body, echoReply{
+		"\r\n"+body, Echo{
 		Method: "POST",
 		URI:    "/submit",
 		Path:   "/submit",
@@ -102,7 +87,7 @@ func TestEcho(t *testing.T) {
 		"Host: svc\r\n"+
 		"Transfer-Encoding: chunked\r\n"+
 		"\r\n"+
-		"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", echoReply{
+		"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", Echo{
 		Method: "PUT",
 		URI:    "/up?q",
 		Path:   "/up",
@@ -117,7 +102,7 @@ func TestEcho(t *testing.T) {
 	})
 
 	// an absolute-form request URI is echoed as received
-	f("GET http://other.example/p?k=v HTTP/1.1\r\nHost: other.example\r\n\r\n", echoReply{
+	f("GET http://other.example/p?k=v HTTP/1.1\r\nHost: other.example\r\n\r\n", Echo{
 		Method:  "GET",
 		URI:     "http://other.example/p?k=v",
 		Path:    "http://other.example/p",
@@ -136,7 +121,7 @@ func TestEchoKnob(t *testing.T) {
 		if got := resp.StatusCode(); got != wantStatus {
 			t.Fatalf("GET %s %q: got status %d; want %d", uri, headers, got, wantStatus)
 		}
-		var e echoReply
+		var e Echo
 		isEcho := json.Unmarshal(resp.Body(), &e) == nil && e.URI == uri
 		if isEcho != wantEcho {
 			t.Fatalf("GET %s %q: got body %q; want echo %v", uri, headers, resp.Body(), wantEcho)
@@ -155,7 +140,7 @@ func TestEchoKnob(t *testing.T) {
 func TestEchoOnDemo(t *testing.T) {
 	r := startStub(t, Options{Name: "users-a", Demo: DemoUsers})
 	resp := doRequest(t, r.Addr(), "GET", "/users/1", "X-Stub-Echo", "1")
-	var e echoReply
+	var e Echo
 	if err := json.Unmarshal(resp.Body(), &e); err != nil {
 		t.Fatalf("cannot decode echo %q: %s", resp.Body(), err)
 	}
