@@ -18,6 +18,16 @@ type Config struct {
 	// Server tunes the downstream fasthttp listener.
 	Server Server `json:"server" yaml:"server"`
 
+	// Admin is the operations listener: health, readiness, metrics,
+	// config, reload and upstream state.
+	Admin Admin `json:"admin" yaml:"admin"`
+
+	// AccessLog writes one JSON line per request, asynchronously.
+	AccessLog AccessLog `json:"access_log" yaml:"access_log"`
+
+	// TLS, when it lists certificates, makes the listener terminate TLS.
+	TLS TLS `json:"tls" yaml:"tls"`
+
 	// Upstreams are the named groups of targets that routes send traffic to.
 	Upstreams map[string]*Upstream `json:"upstreams" yaml:"upstreams"`
 
@@ -62,6 +72,11 @@ type Server struct {
 	// MaxRequestsPerConn closes a keep-alive connection after this many
 	// requests. Default 0: unlimited.
 	MaxRequestsPerConn int `json:"max_requests_per_conn" yaml:"max_requests_per_conn"`
+
+	// DrainTimeout is how long in-flight requests may take to finish on
+	// SIGTERM/SIGINT before the process exits anyway. Default 30s
+	// (-drain-timeout).
+	DrainTimeout Duration `json:"drain_timeout" yaml:"drain_timeout"`
 
 	// TrustedProxies are the IPs or CIDRs (e.g. "10.0.0.0/8") of proxies in
 	// front of the gateway. Only when the peer is one of them are the

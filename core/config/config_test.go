@@ -234,7 +234,7 @@ func TestBuiltinDefaults(t *testing.T) {
 		Server: Server{
 			ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second),
 			IdleTimeout: Duration(90 * time.Second), MaxRequestBody: 4 << 20, MaxHeaderBytes: 8 << 10,
-			Concurrency: 262144,
+			Concurrency: 262144, DrainTimeout: Duration(30 * time.Second),
 		},
 		Pool: Pool{
 			MaxConns: 512, MaxIdleConnDuration: Duration(10 * time.Second),
@@ -272,6 +272,7 @@ routes:
 		ReadTimeout: Duration(5 * time.Second), WriteTimeout: Duration(30 * time.Second),
 		IdleTimeout: Duration(90 * time.Second), MaxRequestBody: 4 << 20, MaxHeaderBytes: 8 << 10,
 		Concurrency: 100, MaxConnsPerIP: 10, TrustedProxies: []string{"10.0.0.0/8"},
+		DrainTimeout: Duration(30 * time.Second),
 	}
 	u := &Upstream{
 		Balancer: "p2c",
@@ -285,6 +286,9 @@ routes:
 	want := &Config{
 		Listen:    ":8080",
 		Server:    s,
+		Admin:     Admin{Listen: DefaultAdminListen},
+		AccessLog: AccessLog{Path: AccessLogOff, Sample: 1, Buffer: DefaultAccessLogBuffer},
+		TLS:       TLS{MinVersion: "1.2"},
 		Upstreams: map[string]*Upstream{"users": u, "empty": nil},
 		Routes: []*Route{
 			{Name: "users", Match: Match{Path: "/{path:*}", Methods: []string{"GET", "POST"}}, Upstream: "users", Rewrite: Rewrite{Host: "preserve"}},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -55,6 +56,8 @@ func (d *decoder) decode(path string, v any, dst reflect.Value) {
 		d.decodeInt(path, v, dst)
 	case reflect.Bool:
 		d.decodeBool(path, v, dst)
+	case reflect.Float64:
+		d.decodeFloat(path, v, dst)
 	default:
 		d.errs.add(path, "config: unsupported Go type "+dst.Type().String())
 	}
@@ -211,6 +214,23 @@ func (d *decoder) decodeInt(path string, v any, dst reflect.Value) {
 	default:
 		dst.SetInt(n)
 	}
+}
+
+func (d *decoder) decodeFloat(path string, v any, dst reflect.Value) {
+	if _, isBool := v.(bool); isBool {
+		d.mismatch(path, "a number", v)
+		return
+	}
+	s, ok := d.scalar(path, "a number", v)
+	if !ok {
+		return
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.errs.add(path, "want a number such as 0.5, got "+describe(scalarOf(v, s)))
+		return
+	}
+	dst.SetFloat(f)
 }
 
 func (d *decoder) decodeBool(path string, v any, dst reflect.Value) {

@@ -18,6 +18,10 @@ type Defaults struct {
 	// Timeouts fill the zero fields of each upstream's timeouts, except
 	// PerTry, whose zero means "the request timeout".
 	Timeouts Timeouts
+	// Admin fills the zero fields of Config.Admin (-admin-listen).
+	Admin Admin
+	// AccessLog fills the zero fields of Config.AccessLog (-access-log).
+	AccessLog AccessLog
 }
 
 // BuiltinDefaults returns the defaults documented on the Config fields.
@@ -30,6 +34,7 @@ func BuiltinDefaults() Defaults {
 			MaxRequestBody: 4 << 20,
 			MaxHeaderBytes: 8 << 10,
 			Concurrency:    256 * 1024,
+			DrainTimeout:   Duration(30 * time.Second),
 		},
 		Pool: Pool{
 			MaxConns:            512,
@@ -79,6 +84,9 @@ func (c *Config) SetDefaults(d *Defaults) {
 		c.Listen = DefaultListen
 	}
 	c.Server.setDefaults(&d.Server)
+	c.Admin.setDefaults(&d.Admin)
+	c.AccessLog.setDefaults(&d.AccessLog)
+	c.TLS.setDefaults()
 	for _, u := range c.Upstreams {
 		if u != nil {
 			u.setDefaults(d)
@@ -100,6 +108,7 @@ func (s *Server) setDefaults(d *Server) {
 	setZero(&s.Concurrency, d.Concurrency)
 	setZero(&s.MaxConnsPerIP, d.MaxConnsPerIP)
 	setZero(&s.MaxRequestsPerConn, d.MaxRequestsPerConn)
+	setZero(&s.DrainTimeout, d.DrainTimeout)
 	if s.TrustedProxies == nil {
 		s.TrustedProxies = append([]string(nil), d.TrustedProxies...)
 	}

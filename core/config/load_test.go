@@ -177,6 +177,7 @@ func TestParseMarshaled(t *testing.T) {
 		want.SetDefaults(nil)
 		// An empty list or mapping marshals as [] or {} in YAML, and parses
 		// back as empty, not nil.
+		want.TLS.Certs = []Cert{}
 		want.Routes[1].Match = Match{Path: want.Routes[1].Match.Path, Hosts: []string{}, Methods: []string{}, Headers: map[string]string{}, Query: map[string]string{}}
 		data, err := marshal(want)
 		if err != nil {
@@ -214,12 +215,12 @@ func TestParseErrors(t *testing.T) {
 	f("yaml", "routes:\n- match: {path: /a}\n- match: {paht: /b}\n",
 		`routes[1].match.paht: unknown field "paht" (known: hosts, path, methods, headers, query); did you mean "path"?`)
 	f("yaml", "lisen: :80\n",
-		`lisen: unknown field "lisen" (known: listen, server, upstreams, routes); did you mean "listen"?`)
+		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes); did you mean "listen"?`)
 	f("yaml", "upstreams: {my svc: {targets: [{url: x, wieght: 2}], zzz: 1}}\n",
 		`upstreams["my svc"].targets[0].wieght: unknown field "wieght" (known: url, weight); did you mean "weight"?`+"\n"+
 			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, targets, pool, timeouts)`)
 	f("json", `{"server": {"concurency": 5}}`,
-		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, trusted_proxies); did you mean "concurrency"?`)
+		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, drain_timeout, trusted_proxies); did you mean "concurrency"?`)
 
 	// type mismatches name the path and the expected type
 	f("yaml", "upstreams: {users: {pool: {max_conns: many}}}",

@@ -16,6 +16,9 @@ func (c *Config) Validate() error {
 	var errs Errors
 	validateListen(&errs, c.Listen)
 	validateServer(&errs, "server", &c.Server)
+	validateAdmin(&errs, "admin", &c.Admin)
+	validateAccessLog(&errs, "access_log", &c.AccessLog)
+	validateTLS(&errs, "tls", &c.TLS)
 	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
 		validateUpstream(&errs, pathField("upstreams", name), name, c.Upstreams[name])
 	}
@@ -26,14 +29,18 @@ func (c *Config) Validate() error {
 const minBuffer = 1 << 10
 
 func validateListen(errs *Errors, listen string) {
-	_, port, err := net.SplitHostPort(listen)
+	validateAddr(errs, "listen", listen)
+}
+
+func validateAddr(errs *Errors, path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
 	switch {
-	case listen == "":
-		errs.add("listen", `must be set, such as ":8080" or "127.0.0.1:8080"`)
+	case addr == "":
+		errs.add(path, `must be set, such as ":8080" or "127.0.0.1:8080"`)
 	case err != nil:
-		errs.add("listen", fmt.Sprintf(`want "host:port" such as ":8080" or "127.0.0.1:8080", got %q`, listen))
+		errs.add(path, fmt.Sprintf(`want "host:port" such as ":8080" or "127.0.0.1:8080", got %q`, addr))
 	case !validPort(port, 0):
-		errs.add("listen", fmt.Sprintf("port %q must be a number 0-65535", port))
+		errs.add(path, fmt.Sprintf("port %q must be a number 0-65535", port))
 	}
 }
 
@@ -48,6 +55,7 @@ func validateServer(errs *Errors, path string, s *Server) {
 	}
 	unlimitedOrMore(errs, path+".max_conns_per_ip", s.MaxConnsPerIP)
 	unlimitedOrMore(errs, path+".max_requests_per_conn", s.MaxRequestsPerConn)
+	positiveDuration(errs, path+".drain_timeout", s.DrainTimeout)
 	for i, p := range s.TrustedProxies {
 		if !validIPOrCIDR(p) {
 			errs.add(pathIndex(path+".trusted_proxies", i), fmt.Sprintf(`%q is not an IP or CIDR; write one such as "10.0.0.1" or "10.0.0.0/8"`, p))
