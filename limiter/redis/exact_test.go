@@ -1,0 +1,62 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"fastgate/limiter"
+)
+
+func TestNewErrors(t *testing.T) {
+	f := func(l limiter.Limit, want string) {
+		t.Helper()
+		_, err := NewExact(nil, "r", l, Options{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("NewExact(nil, %+v): got %v; want error containing %q", l, err, want)
+		}
+	}
+	f(limiter.Limit{Rate: 1, Per: time.Second}, `limiter/redis: limiter "r": nil rueidis client`)
+}
+
+func TestExactGCRA(t *testing.T) {
+	s := startRedis(t)
+	c := newClient(t, s.addr())
+	if _, err := NewExact(c, "r", limiter.Limit{Rate: 2e6, Per: time.Second}, Options{}); err == nil ||
+		!strings.Contains(err.Error(), "above one request per microsecond") {
+		t.Fatalf("NewExact at 2M/s: got %v; want the microsecond error", err)
+	}
+	// 10/s, burst 3: interval 100ms. Redis's clock runs during the test, so
+	// durations are checked within 50ms of their virtual-time values.
+	e, err := NewExact(c, "exact", limiter.Limit{Rate: 10, Per: time.Second, Burst: 3}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ms := time.Millisecond
+	f := func(key string, allowed bool, remaining int, reset, retry time.Duration) {
+		t.Helper()
+		d := e.Allow(time.Now().UnixNano(), []byte(key))
+		if d.Allowed != allowed || d.Remaining != remaining || d.Limit != 3 {
+			t.Fatalf("%s: got %+v; want allowed=%v remaining=%d limit=3", key, d, allowed, remaining)
+		}
+		if d.ResetAfter > reset || d.ResetAfter < reset-50*ms {
+			t.Fatalf("%s: ResetAfter got %s; want about %s", key, d.ResetAfter, reset)
+		}
+		if d.RetryAfter > retry || (retry > 0 && d.RetryAfter < retry-50*ms) {
+			t.Fatalf("%s: RetryAfter got %s; want about %s", key, d.RetryAfter, retry)
+		}
+	}
+	f("a", true, 2, 100*ms, 0)
+	f("a", true, 1, 200*ms, 0)
+	f("a", true, 0, 300*ms, 0)
+	f("a", false, 0, 300*ms, 100*ms)
+	f("a", false, 0, 300*ms, 100*ms) // a denial writes nothing
+	f("b", true, 2, 100*ms, 0)       // keys are independent
+	time.Sleep(110 * time.Millisecond)
+	f("a", true, 0, 300*ms, 0) // one interval later: one more
+	f("a", false, 0, 300*ms, 100*ms)
+	if st := e.Stats(); st.Checks != 8 || st.RoundTrips != 8 || st.Errors != 0 {
+		t.Fatalf("Stats: got %+v; want 8 checks, 8 round trips, 0 errors", st)
+	}
+}
