@@ -1,0 +1,289 @@
+package loadtest
+
+import (
+	"context"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Options are the run-time settings of Run besides the scenario.
+type Options struct {
+	// Progress receives the live progress: one rewritten line when
+	// ProgressTTY, a plain line every 5s otherwise; nil: none.
+	Progress    io.Writer
+	ProgressTTY bool
+	// Vars are the {{placeholders}} of action URLs and bodies; Run adds
+	// "target".
+	Vars map[string]string
+	// Procs executes signal and start actions; nil: those actions fail.
+	Procs Procs
+}
+
+// Procs controls the processes named by signal and start actions.
+type Procs interface {
+	Signal(process, signal string) error
+	Start(process string) error
+}
+
+// Run runs sc against sc.Target until its load phase ends, then waits for
+// the requests in flight (each bounded by sc.Timeout). Cancelling ctx ends
+// the load early. The summary's Pass is false when a threshold or an
+// action failed.
+func Run(ctx context.Context, sc *Scenario, opts Options) Summary {
+	r := newRunner(sc)
+	vars := map[string]string{"target": strings.TrimSuffix(sc.Target, "/")}
+	for k, v := range opts.Vars {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	r.start = time.Now()
+	acts := startActions(ctx, r.start, sc.Actions, vars, opts.Procs)
+	prog := startProgress(ctx, r, opts)
+	if sc.Executor == ConstantVUs {
+		r.runClosed(ctx)
+	} else {
+		r.runOpen(ctx)
+	}
+	elapsed := time.Since(r.start)
+	cancel()
+	prog.Wait()
+
+	var st Stats
+	r.collect(&st)
+	s := Summarize(&st, elapsed)
+	s.Scenario, s.Executor, s.Target, s.Start = sc.Name, sc.Executor, sc.Target, r.start
+	s.VUsMax = r.vuCount()
+	s.Actions = acts.wait()
+	s.Thresholds = Evaluate(sc.Thresholds, &s)
+	s.Pass = true
+	for _, t := range s.Thresholds {
+		s.Pass = s.Pass && t.Pass
+	}
+	for _, a := range s.Actions {
+		s.Pass = s.Pass && a.OK
+	}
+	return s
+}
+
+// runner is the state of one Run.
+type runner struct {
+	sc    *Scenario
+	hc    *fasthttp.HostClient
+	host  string
+	paths []string
+	// pathTurn counts requests to take the paths in turn.
+	pathTurn atomic.Uint64
+	body     []byte
+	expect   [maxStatus]bool
+	start    time.Time
+
+	mu      sync.Mutex // guards vus
+	vus     []*vu
+	dropped atomic.Uint64
+	left    atomic.Int64 // closed model: requests left when Iterations > 0
+	wg      sync.WaitGroup
+}
+
+// newRunner prepares the client and the request template of sc.
+func newRunner(sc *Scenario) *runner {
+	u, _ := url.Parse(sc.Target) // validated
+	host := u.Host
+	if u.Port() == "" {
+		host += ":80"
+	}
+	r := &runner{sc: sc, host: u.Host, paths: sc.Paths}
+	r.hc = &fasthttp.HostClient{
+		Addr:                          host,
+		Name:                          "fastgate-loadgen",
+		MaxConns:                      sc.MaxVUs(),
+		ReadTimeout:                   sc.Timeout.D(),
+		WriteTimeout:                  sc.Timeout.D(),
+		MaxIdemponentCallAttempts:     1, // a failure is counted, never hidden by a retry
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+	}
+	r.body = []byte(sc.Body)
+	if sc.BodySize > 0 {
+		r.body = []byte(strings.Repeat("x", sc.BodySize))
+	}
+	if len(sc.Expect) == 0 {
+		for s := 200; s < 400; s++ {
+			r.expect[s] = true
+		}
+	}
+	for _, s := range sc.Expect {
+		r.expect[s] = true
+	}
+	return r
+}
+
+// vu is one virtual user: a goroutine with its own request, response and
+// stats; it uses one connection of the pool at a time.
+type vu struct {
+	r    *runner
+	sh   shard
+	req  fasthttp.Request
+	resp fasthttp.Response
+	next chan time.Time // open model: intended start times
+	path int
+}
+
+// newVU registers a new VU.
+func (r *runner) newVU() *vu {
+	v := &vu{r: r}
+	req := &v.req
+	req.Header.SetMethod(r.sc.Method)
+	req.Header.SetHost(r.host)
+	for k, val := range r.sc.Headers {
+		req.Header.Set(k, val)
+	}
+	if len(r.body) > 0 {
+		req.SetBodyRaw(r.body) // shared, never written
+	}
+	r.mu.Lock()
+	v.path = len(r.vus) % len(r.paths)
+	r.vus = append(r.vus, v)
+	r.mu.Unlock()
+	req.SetRequestURI(r.paths[v.path])
+	return v
+}
+
+// do sends one request whose latency counts from from.
+func (v *vu) do(from time.Time) time.Time {
+	if n := uint64(len(v.r.paths)); n > 1 {
+		// One counter for all VUs, so paths are used in turn overall.
+		v.path = int((v.r.pathTurn.Add(1) - 1) % n)
+		v.req.SetRequestURI(v.r.paths[v.path])
+	}
+	err := v.r.hc.Do(&v.req, &v.resp)
+	end := time.Now()
+	if err != nil {
+		v.sh.recordError(end.Sub(from), err)
+		return end
+	}
+	code := v.resp.StatusCode()
+	ok := code > 0 && code < maxStatus && v.r.expect[code]
+	v.sh.recordResponse(end.Sub(from), code, len(v.resp.Body()), ok)
+	v.resp.Reset()
+	return end
+}
+
+// runOpen dispatches the arrivals of the schedule to idle VUs, starting
+// VUs up to MaxVUs on demand and dropping an arrival when none is free.
+func (r *runner) runOpen(ctx context.Context) {
+	sc := r.sc
+	idle := make(chan *vu, sc.MaxVUs())
+	spawn := func() *vu {
+		v := r.newVU()
+		v.next = make(chan time.Time, 1)
+		r.wg.Add(1)
+		go v.loopOpen(idle)
+		return v
+	}
+	for range sc.PreAllocatedVUs {
+		idle <- spawn()
+	}
+	sched := newSchedule(sc)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	spawned := sc.PreAllocatedVUs
+loop:
+	for i := 0; ; i++ {
+		off, ok := sched.at(i)
+		if !ok {
+			break
+		}
+		due := r.start.Add(off)
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				break loop
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			break
+		}
+		select {
+		case v := <-idle:
+			v.next <- due
+		default:
+			if spawned < sc.MaxVUs() {
+				spawned++
+				spawn().next <- due
+			} else {
+				r.dropped.Add(1)
+			}
+		}
+	}
+	r.mu.Lock()
+	for _, v := range r.vus {
+		close(v.next)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// loopOpen runs the arrivals given to v until next is closed.
+func (v *vu) loopOpen(idle chan<- *vu) {
+	defer v.r.wg.Done()
+	for due := range v.next {
+		v.do(due)
+		idle <- v
+	}
+}
+
+// runClosed runs VUs sending back to back until the duration ends or the
+// iterations are used up.
+func (r *runner) runClosed(ctx context.Context) {
+	sc := r.sc
+	r.left.Store(int64(sc.Iterations))
+	deadline := r.start.Add(sc.Duration.D())
+	for range sc.VUs {
+		v := r.newVU()
+		r.wg.Add(1)
+		go v.loopClosed(ctx, deadline)
+	}
+	r.wg.Wait()
+}
+
+// loopClosed sends requests back to back; each starts when the previous
+// one ended.
+func (v *vu) loopClosed(ctx context.Context, deadline time.Time) {
+	defer v.r.wg.Done()
+	counted := v.r.sc.Iterations > 0
+	now := time.Now()
+	for now.Before(deadline) && ctx.Err() == nil {
+		if counted && v.r.left.Add(-1) < 0 {
+			return
+		}
+		now = v.do(now)
+	}
+}
+
+// collect merges every VU's stats into dst.
+func (r *runner) collect(dst *Stats) {
+	r.mu.Lock()
+	vus := slices.Clone(r.vus)
+	r.mu.Unlock()
+	for _, v := range vus {
+		v.sh.addTo(dst)
+	}
+	dst.Dropped += r.dropped.Load()
+}
+
+// vuCount returns the number of VUs started.
+func (r *runner) vuCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.vus)
+}

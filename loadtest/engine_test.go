@@ -1,0 +1,184 @@
+package loadtest
+
+import (
+	"context"
+	"math"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// testServer is a loopback fasthttp server counting requests.
+type testServer struct {
+	url    string
+	n      atomic.Int64
+	posts  atomic.Int64 // POST /reload
+	server *fasthttp.Server
+}
+
+// startServer serves: /slow sleeps 50ms, /fail answers 503, POST /reload
+// counts, anything else answers 200 "ok".
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{url: "http://" + ln.Addr().String()}
+	s.server = &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/slow":
+			time.Sleep(50 * time.Millisecond)
+		case "/fail":
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		case "/reload":
+			if ctx.IsPost() {
+				s.posts.Add(1)
+			}
+			return
+		}
+		s.n.Add(1)
+		ctx.SetBodyString("ok")
+	}}
+	go s.server.Serve(ln)                     //nolint:errcheck // ends with Shutdown
+	t.Cleanup(func() { s.server.Shutdown() }) //nolint:errcheck
+	return s
+}
+
+func mustParse(t *testing.T, js string) *Scenario {
+	t.Helper()
+	sc, err := Parse([]byte(js))
+	if err != nil {
+		t.Fatalf("Parse(%s): %s", js, err)
+	}
+	return sc
+}
+
+func within(got, want, frac float64) bool { return math.Abs(got-want) <= want*frac }
+
+func TestConstantArrivalRateAccuracy(t *testing.T) {
+	s := startServer(t)
+	sc := mustParse(t, `{"executor":"constant-arrival-rate","rate":2000,"duration":"2s",
+		"pre_allocated_vus":20,"max_vus":200,"target":"`+s.url+`"}`)
+	sum := Run(context.Background(), sc, Options{})
+	if got := float64(s.n.Load()); !within(got, 4000, 0.02) {
+		t.Errorf("server received %v requests; want 4000 ±2%%", got)
+	}
+	if got := sum.Requests + sum.Dropped; got != 4000 {
+		t.Errorf("iterations (requests %d + dropped %d) got %d; want exactly 4000 scheduled", sum.Requests, sum.Dropped, got)
+	}
+	if sum.Failed != 0 || sum.Status["200"] != sum.Requests {
+		t.Errorf("got failed %d, status %v; want no failures, all 200", sum.Failed, sum.Status)
+	}
+	if sum.Latency.P50 <= 0 || sum.Latency.Max < sum.Latency.P99 {
+		t.Errorf("latency %+v; want positive, ordered quantiles", sum.Latency)
+	}
+}
+
+func TestRampingArrivalRate(t *testing.T) {
+	s := startServer(t)
+	// 0 -> 2000/s over 1s (1000 arrivals), then 2000 -> 0 over 0.5s (500).
+	sc := mustParse(t, `{"executor":"ramping-arrival-rate","start_rate":0,
+		"stages":[{"duration":"1s","target":2000},{"duration":"500ms","target":0}],
+		"pre_allocated_vus":20,"max_vus":200,"target":"`+s.url+`"}`)
+	sum := Run(context.Background(), sc, Options{})
+	if got := sum.Requests + sum.Dropped; !within(float64(got), 1500, 0.02) {
+		t.Errorf("iterations got %d; want 1500 ±2%%", got)
+	}
+	if got := float64(s.n.Load()); !within(got, 1500, 0.02) {
+		t.Errorf("server received %v; want 1500 ±2%%", got)
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	f := func(js string, want []time.Duration, total int) {
+		t.Helper()
+		sc := mustParse(t, js)
+		s := newSchedule(sc)
+		if got := s.total(); got != total {
+			t.Fatalf("%s: total got %d; want %d", js, got, total)
+		}
+		for i, w := range want {
+			got, ok := s.at(i)
+			if !ok || (got-w).Abs() > time.Microsecond {
+				t.Fatalf("%s: arrival %d got %v (%v); want %v", js, i, got, ok, w)
+			}
+		}
+		n := len(want)
+		for ; ; n++ {
+			if _, ok := s.at(n); !ok {
+				break
+			}
+		}
+		if n != total {
+			t.Fatalf("%s: arrivals got %d; want %d", js, n, total)
+		}
+	}
+	f(`{"executor":"constant-arrival-rate","rate":4,"duration":"1s"}`,
+		[]time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond}, 4)
+	// rate 0 -> 8/s over 1s: N(t) = 4t², arrival i at sqrt(i/4).
+	f(`{"executor":"ramping-arrival-rate","stages":[{"duration":"1s","target":8}]}`,
+		[]time.Duration{0, 500 * time.Millisecond, 707106781, 866025403}, 4)
+	// a flat stage at 0 has no arrivals; the next starts at 1s.
+	f(`{"executor":"ramping-arrival-rate","stages":[{"duration":"1s","target":0},{"duration":"1s","target":0},{"duration":"500ms","target":4}]}`,
+		[]time.Duration{2 * time.Second}, 1)
+}
+
+func TestClosedIterations(t *testing.T) {
+	s := startServer(t)
+	sc := mustParse(t, `{"executor":"constant-vus","vus":4,"iterations":500,"duration":"30s",
+		"paths":["/a","/fail"],"expect":[200],"target":"`+s.url+`"}`)
+	sum := Run(context.Background(), sc, Options{})
+	if sum.Requests != 500 || sum.VUsMax != 4 {
+		t.Fatalf("got %d requests on %d VUs; want 500 on 4", sum.Requests, sum.VUsMax)
+	}
+	if sum.Status["503"] != 250 || sum.Failed != 250 || sum.ErrorRate != 0.5 {
+		t.Fatalf("got status %v failed %d rate %v; want 250 of each path, 250 failed", sum.Status, sum.Failed, sum.ErrorRate)
+	}
+}
+
+func TestDroppedIterations(t *testing.T) {
+	s := startServer(t)
+	// 5 VUs at 50ms each serve at most ~100/s of the 1000/s asked.
+	sc := mustParse(t, `{"executor":"constant-arrival-rate","rate":1000,"duration":"500ms",
+		"pre_allocated_vus":2,"max_vus":5,"paths":["/slow"],"target":"`+s.url+`",
+		"thresholds":["dropped == 0"]}`)
+	sum := Run(context.Background(), sc, Options{})
+	if sum.Dropped == 0 || sum.Requests+sum.Dropped != 500 || sum.VUsMax != 5 {
+		t.Fatalf("got requests %d dropped %d VUs %d; want drops, 500 iterations, 5 VUs", sum.Requests, sum.Dropped, sum.VUsMax)
+	}
+	if sum.Pass || sum.Thresholds[0].Pass {
+		t.Fatalf("threshold dropped == 0 passed with %d dropped", sum.Dropped)
+	}
+}
+
+func TestTransportErrors(t *testing.T) {
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := mustParse(t, `{"executor":"constant-vus","vus":2,"iterations":20,"duration":"10s","target":"http://`+addr+`"}`)
+	sum := Run(context.Background(), sc, Options{})
+	if sum.Requests != 20 || sum.Failed != 20 || sum.Errors["refused"] != 20 {
+		t.Fatalf("got requests %d failed %d errors %v; want 20 refused", sum.Requests, sum.Failed, sum.Errors)
+	}
+}
+
+func TestActions(t *testing.T) {
+	s := startServer(t)
+	sc := mustParse(t, `{"executor":"constant-arrival-rate","rate":100,"duration":"500ms","target":"`+s.url+`",
+		"actions":[{"at":"100ms","http":{"method":"POST","url":"{{admin}}/reload"}},
+		           {"at":"200ms","signal":{"process":"upstream-2","name":"KILL"}}]}`)
+	var out strings.Builder
+	sum := Run(context.Background(), sc, Options{Vars: map[string]string{"admin": s.url}, Progress: &out})
+	if s.posts.Load() != 1 || !sum.Actions[0].OK {
+		t.Fatalf("reload action: %d POSTs, result %+v; want 1, ok", s.posts.Load(), sum.Actions[0])
+	}
+	if sum.Actions[1].OK || !strings.Contains(sum.Actions[1].Error, "-stack") || sum.Pass {
+		t.Fatalf("signal action without procs: result %+v, pass %v; want a failure naming -stack", sum.Actions[1], sum.Pass)
+	}
+}
