@@ -10,12 +10,13 @@ import (
 
 // TestRequestPathAllocs drives whole requests — client, gateway server,
 // route match with parameters, rewrite, header hygiene, X-Forwarded-*,
-// request id, pooled upstream exchange, response — over in-memory listeners
-// and asserts that the steady state allocates nothing, in any goroutine.
+// request id, pooled upstream exchange, response, metrics — over in-memory
+// listeners and asserts that the steady state allocates nothing, in any
+// goroutine. The access log is on but samples nothing (sample below 1e-9).
 func TestRequestPathAllocs(t *testing.T) {
 	f := func(name, uri string, build func(req *fasthttp.Request)) {
 		t.Helper()
-		h := benchHarness(t)
+		h := benchHarness(t, "access_log: {path: /dev/null, sample: 0.000000001}")
 		req := fasthttp.AcquireRequest()
 		resp := fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
@@ -51,4 +52,31 @@ func TestRequestPathAllocs(t *testing.T) {
 		req.SetBody(body)
 	})
 	f("catch-all 16KiB response", "http://gw.local/static/big/file.bin", func(req *fasthttp.Request) {})
+}
+
+// TestRequestPathAllocsAccessLog is the same with every request logged:
+// the line buffers are pooled and the writer goroutine reuses its buffer,
+// so this allocates nothing either.
+func TestRequestPathAllocsAccessLog(t *testing.T) {
+	h := benchHarness(t, "access_log: {path: /dev/null}")
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	do := func() {
+		req.Reset()
+		req.SetRequestURI("http://gw.local/api/users/42")
+		req.Header.Set("User-Agent", "allocs-test")
+		if err := h.client.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		do()
+	}
+	n := testing.AllocsPerRun(1000, do)
+	t.Logf("allocations per request with every request in the access log: %v", n)
+	if n != 0 {
+		t.Fatalf("got %v allocs per request with the access log on; want 0", n)
+	}
 }

@@ -33,6 +33,7 @@ var (
 	errUpstreamTimeout  = &Error{fasthttp.StatusGatewayTimeout, errors.New("upstream timed out")}
 	errPoolExhausted    = &Error{fasthttp.StatusServiceUnavailable, errors.New("upstream connection pool exhausted")}
 	errInternal         = &Error{fasthttp.StatusInternalServerError, errors.New("internal gateway error")}
+	errNoTarget         = &Error{fasthttp.StatusServiceUnavailable, errors.New("no healthy target in the upstream")}
 )
 
 var (

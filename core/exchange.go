@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -20,8 +21,21 @@ type exchange struct {
 	nparams int
 
 	// requestID is the well-formed X-Request-ID, kept or generated.
-	requestID []byte
-	clientIP  netip.Addr
+	requestID   []byte
+	peer        netip.Addr
+	trustedPeer bool
+	clientIP    netip.Addr
+
+	route  *route  // nil: no route matched
+	target *target // the target of the last attempt; nil: none
+	// upStart is when the last upstream attempt began.
+	upStart time.Time
+	// logged: the request is sampled into the access log; path then keeps
+	// the client's path, before any rewrite.
+	logged bool
+	path   []byte
+	// req is what filters see of the request.
+	req Request
 
 	host []byte // lower-cased host without port
 	uri  []byte // upstream request URI
@@ -47,7 +61,15 @@ func (x *exchange) reset() {
 	x.allowed = methodSet{}
 	x.nparams = 0
 	x.requestID = x.requestID[:0]
+	x.peer = netip.Addr{}
+	x.trustedPeer = false
 	x.clientIP = netip.Addr{}
+	x.route = nil
+	x.target = nil
+	x.upStart = time.Time{}
+	x.logged = false
+	x.path = x.path[:0]
+	x.req = Request{}
 	x.host = x.host[:0]
 	x.uri = x.uri[:0]
 	x.buf = x.buf[:0]

@@ -10,17 +10,23 @@ package core
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"reflect"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/reuseport"
 
+	"fastgate/core/accesslog"
 	"fastgate/core/config"
 )
 
@@ -34,15 +40,31 @@ type Options struct {
 	// Dial, when set, replaces TCP dialing of upstream targets, e.g. with
 	// in-memory listeners in tests. The connect timeout does not apply.
 	Dial func(addr string) (net.Conn, error)
+	// Filters build the routes' filter chains, in chain order.
+	Filters []FilterBuilder
 }
 
-// Gateway serves requests on one listener with the current Snapshot. It is
-// safe for concurrent use.
+// Gateway serves requests on one listener with the current Snapshot, and
+// swaps in a new one on Apply. It is safe for concurrent use.
 type Gateway struct {
 	snap atomic.Pointer[Snapshot]
 	srv  *fasthttp.Server
 	log  *slog.Logger
 	opts Options
+
+	metrics *Metrics
+
+	// mu serializes Apply and guards live and accessLog.
+	mu sync.Mutex
+	// live are the snapshots that may still serve requests: the current
+	// one and those replaced but not yet drained.
+	live      []*Snapshot
+	accessLog *accesslog.Logger
+	retiring  sync.WaitGroup
+
+	serving  atomic.Bool
+	draining atomic.Bool
+	redirect *fasthttp.Server
 }
 
 // New compiles cfg, which must have had SetDefaults and passed Validate, and
@@ -51,12 +73,19 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	snap, err := Compile(cfg, &opts)
+	g := &Gateway{log: opts.Logger, opts: opts}
+	g.metrics = newMetrics(g.inflight)
+	g.metrics.set.NewGauge(metricAccessLogLines, func() float64 { return float64(g.accessLogCount(false)) })
+	g.metrics.set.NewGauge(metricAccessLogDropped, func() float64 { return float64(g.accessLogCount(true)) })
+	snap, err := compile(cfg, &opts, nil, g.metrics)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{log: opts.Logger, opts: opts}
+	if err := g.attachAccessLog(snap, nil); err != nil {
+		return nil, err
+	}
 	g.snap.Store(snap)
+	g.live = []*Snapshot{snap}
 	g.srv = g.newServer(&cfg.Server)
 	return g, nil
 }
@@ -87,45 +116,226 @@ func (g *Gateway) newServer(c *config.Server) *fasthttp.Server {
 // Snapshot returns the snapshot serving new requests.
 func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
 
+// Metrics returns the gateway's metrics.
+func (g *Gateway) Metrics() *Metrics { return g.metrics }
+
 // Listen opens the configured listen address (with SO_REUSEPORT when
-// Options.ReusePort).
+// Options.ReusePort), terminating TLS when the config has certificates.
 func (g *Gateway) Listen() (net.Listener, error) {
-	addr := g.snap.Load().cfg.Listen
+	cfg := g.snap.Load().cfg
+	var ln net.Listener
+	var err error
 	if g.opts.ReusePort {
-		return reuseport.Listen("tcp4", addr)
+		ln, err = reuseport.Listen("tcp4", cfg.Listen)
+	} else {
+		ln, err = net.Listen("tcp", cfg.Listen)
 	}
-	return net.Listen("tcp", addr)
+	if err != nil || !cfg.TLS.Enabled() {
+		return ln, err
+	}
+	return tls.NewListener(ln, g.tlsConfig()), nil
 }
 
 // Serve serves requests from ln until Shutdown.
-func (g *Gateway) Serve(ln net.Listener) error { return g.srv.Serve(ln) }
+func (g *Gateway) Serve(ln net.Listener) error {
+	g.serving.Store(true)
+	return g.srv.Serve(ln)
+}
 
-// Shutdown stops accepting connections, waits for in-flight requests until
-// ctx ends, then closes idle upstream connections.
+// ServeRedirect serves the HTTP-to-HTTPS redirect listener (tls.redirect_listen)
+// from ln until Shutdown.
+func (g *Gateway) ServeRedirect(ln net.Listener) error {
+	g.mu.Lock()
+	if g.redirect == nil {
+		g.redirect = newRedirectServer(g.snap.Load().cfg.Listen, g.srv)
+	}
+	srv := g.redirect
+	g.mu.Unlock()
+	return srv.Serve(ln)
+}
+
+// Ready reports whether the gateway serves requests and is not draining:
+// what /readyz answers.
+func (g *Gateway) Ready() bool { return g.serving.Load() && !g.draining.Load() }
+
+// Drain marks the gateway as draining: Ready turns false so load balancers
+// in front stop sending new connections, while requests are still served.
+// Shutdown drains too; call Drain first to give them time to notice.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// Shutdown drains: Ready turns false, the listener stops accepting,
+// in-flight requests finish until ctx ends, idle keep-alive connections
+// close; then upstream connections close and the access log is flushed.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.Drain()
+	g.mu.Lock()
+	redirect := g.redirect
+	g.mu.Unlock()
+	if redirect != nil {
+		redirect.ShutdownWithContext(ctx)
+	}
 	err := g.srv.ShutdownWithContext(ctx)
-	g.snap.Load().Close()
+	g.retiring.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, s := range g.live {
+		s.Close()
+	}
+	if g.accessLog != nil {
+		g.accessLog.Close()
+	}
 	return err
+}
+
+// Apply compiles cfg (SetDefaults and Validate done) and makes it serve new
+// requests with one atomic swap. Requests in flight finish on the snapshot
+// they started on; once it has drained, the replaced snapshot closes the
+// connections of targets the new config dropped and the metric series of
+// removed routes. On error nothing changes.
+func (g *Gateway) Apply(cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := g.snap.Load()
+	next, err := compile(cfg, &g.opts, old, g.metrics)
+	if err != nil {
+		return err
+	}
+	if err := g.attachAccessLog(next, old); err != nil {
+		return err
+	}
+	g.warnRestart(old.cfg, cfg)
+	g.snap.Store(next)
+	g.live = append(g.live, next)
+	g.retiring.Add(1)
+	go g.retire(old)
+	return nil
+}
+
+// attachAccessLog gives next its access log: the current one when the
+// destination is unchanged (reopened, for rotation), else a new one.
+func (g *Gateway) attachAccessLog(next, old *Snapshot) error {
+	c := &next.cfg.AccessLog
+	if c.Path == config.AccessLogOff {
+		return nil
+	}
+	if g.accessLog != nil && g.accessLog.Path() == c.Path && old != nil && old.cfg.AccessLog.Buffer == c.Buffer {
+		g.accessLog.Reopen()
+		next.accessLog = g.accessLog
+		return nil
+	}
+	l, err := accesslog.Open(c.Path, c.Buffer, func(err error) {
+		g.log.Error("access log write failed", "path", c.Path, "error", err)
+	})
+	if err != nil {
+		return fmt.Errorf("access_log.path: %w", err)
+	}
+	next.accessLog = l
+	return nil
+}
+
+// retire waits until old has no request in flight, then releases what the
+// current snapshot does not use.
+func (g *Gateway) retire(old *Snapshot) {
+	defer g.retiring.Done()
+	for old.inflight.Load() > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cur := g.snap.Load()
+	old.closeTargets(cur)
+	old.closeFilters(cur)
+	g.metrics.retain(cur)
+	for i, s := range g.live {
+		if s == old {
+			g.live = append(g.live[:i], g.live[i+1:]...)
+			break
+		}
+	}
+	if l := old.accessLog; l != nil && !g.accessLogUsed(l) {
+		l.Close()
+	}
+	g.accessLog = cur.accessLog
+}
+
+func (g *Gateway) accessLogUsed(l *accesslog.Logger) bool {
+	for _, s := range g.live {
+		if s.accessLog == l {
+			return true
+		}
+	}
+	return false
+}
+
+// warnRestart logs the changes a reload cannot apply to a running process.
+func (g *Gateway) warnRestart(old, next *config.Config) {
+	var keys []string
+	if old.Listen != next.Listen {
+		keys = append(keys, "listen")
+	}
+	if old.Admin.Listen != next.Admin.Listen {
+		keys = append(keys, "admin.listen")
+	}
+	if old.TLS.Enabled() != next.TLS.Enabled() || old.TLS.MinVersion != next.TLS.MinVersion || old.TLS.RedirectListen != next.TLS.RedirectListen {
+		keys = append(keys, "tls (on/off, min_version, redirect_listen; certificates do reload)")
+	}
+	o, n := old.Server, next.Server
+	o.TrustedProxies, n.TrustedProxies = nil, nil
+	o.DrainTimeout, n.DrainTimeout = 0, 0
+	if !reflect.DeepEqual(o, n) {
+		keys = append(keys, "server (except trusted_proxies and drain_timeout)")
+	}
+	if len(keys) > 0 {
+		g.log.Warn("config reloaded, but these changes need a restart to take effect", "keys", strings.Join(keys, ", "))
+	}
+}
+
+// inflight is the number of requests being served, for the gauge.
+func (g *Gateway) inflight() float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var n int64
+	for _, s := range g.live {
+		n += s.inflight.Load()
+	}
+	return float64(n)
+}
+
+func (g *Gateway) accessLogCount(dropped bool) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.accessLog == nil {
+		return 0
+	}
+	if dropped {
+		return g.accessLog.Dropped()
+	}
+	return g.accessLog.Written()
 }
 
 // Handler serves one request. It is the fasthttp.RequestHandler of the
 // gateway's server, exported for tests that drive it in memory.
 func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
+	s := g.snap.Load()
+	s.inflight.Add(1)
 	x := acquireExchange(ctx)
-	defer g.finish(x)
-	g.snap.Load().serve(ctx, x)
+	defer g.finish(s, x)
+	s.serve(ctx, x)
 }
 
-// finish releases x and turns a panic of the request path into a logged
-// JSON 500 instead of a dropped connection.
-func (g *Gateway) finish(x *exchange) {
+// finish reports the request to metrics and the access log, and releases
+// x. A panic of the request path becomes a logged JSON 500 instead of a
+// dropped connection.
+func (g *Gateway) finish(s *Snapshot, x *exchange) {
 	if p := recover(); p != nil {
 		g.log.Error("panic serving request", "panic", fmt.Sprint(p),
 			"request_id", string(x.requestID), "stack", string(debug.Stack()))
 		writeError(&x.ctx.Response, errInternal, x.requestID)
 		x.ctx.SetConnectionClose()
 	}
+	s.observe(x)
 	releaseExchange(x)
+	s.inflight.Add(-1)
 }
 
 // errorHandler answers requests fasthttp could not parse; they never reach
@@ -142,6 +352,7 @@ func (g *Gateway) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	writeError(&ctx.Response, e, appendRandomID(nil))
 	ctx.SetConnectionClose()
+	g.snap.Load().unmatched.observe(methodBit(ctx.Method()), e.Status, time.Since(ctx.Time()).Seconds())
 }
 
 func isHeaderTooLarge(err error) bool {
@@ -167,11 +378,23 @@ func (s *Snapshot) serve(ctx *fasthttp.RequestCtx, x *exchange) {
 	x.setRequestID(&ctx.Request.Header)
 	x.method = methodBit(ctx.Method())
 	x.host = appendLowerHost(x.host[:0], ctx.Host())
+	s.resolveClient(x, ctx)
 	path := ctx.Path()
+	if s.accessLog != nil && (s.sample >= 1 || rand.Float64() < s.sample) {
+		x.logged = true
+		x.path = append(x.path[:0], path...)
+	}
 	r := s.router.match(x, x.host, path)
 	if r == nil {
 		s.noRoute(ctx, x)
 		return
+	}
+	x.route = r
+	if len(r.filters) > 0 {
+		x.req = Request{ClientIP: x.clientIP, RequestID: x.requestID, Route: r.name}
+		if !r.runFilters(ctx, &x.req) {
+			return
+		}
 	}
 	s.proxy(ctx, x, r, path)
 }
@@ -214,16 +437,28 @@ func (s *Snapshot) exchangeWith(ctx *fasthttp.RequestCtx, x *exchange, r *route)
 	up := r.upstream
 	now := ctx.Time()
 	deadline := now.Add(r.timeout)
-	t := up.targets[up.balancer.Pick(0)]
+	i := up.balancer.Pick(0, 0)
+	if i < 0 {
+		return errNoTarget
+	}
+	t := up.targets[i]
+	x.target, x.upStart = t, now
 	s.setUpstreamHost(&ctx.Request.Header, r, t)
 	retryable, err := t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry))
 	if err != nil && retryable && isIdempotent(x.method) {
+		t.codes.inc(0, 0)
 		// The other idle connections are likely stale too (an upstream
 		// restart or idle timeout closes them together).
 		t.hc.CloseIdleConnections()
 		ctx.Response.Reset()
 		now = time.Now()
+		x.upStart = now
 		_, err = t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry))
+	}
+	if err != nil {
+		t.codes.inc(0, 0)
+	} else {
+		t.codes.inc(0, ctx.Response.StatusCode())
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,7 +79,9 @@ func (h *harness) close() {
 	for _, s := range h.servers {
 		s.Shutdown() //nolint:errcheck
 	}
-	h.gw.Snapshot().Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.gw.Shutdown(ctx) //nolint:errcheck
 }
 
 // do sends a request built by build and returns the response, which the

@@ -104,18 +104,8 @@ func stripHopByHop(h header, buf []byte) []byte {
 // untrusted peer they are replaced, and Forwarded is removed.
 func (s *Snapshot) setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
-	peer := remoteAddr(ctx)
-	trusted := s.isTrusted(peer)
-	x.buf = x.buf[:0]
-	if trusted {
-		for i, v := range h.PeekAll(hdrXForwardedFor) {
-			if i > 0 {
-				x.buf = append(x.buf, ", "...)
-			}
-			x.buf = append(x.buf, v...)
-		}
-	}
-	x.clientIP = s.clientIP(x.buf, peer)
+	peer, trusted := x.peer, x.trustedPeer
+	x.buf = x.appendForwardedFor(x.buf[:0], h)
 	if len(x.buf) > 0 {
 		x.buf = append(x.buf, ", "...)
 	}
@@ -137,6 +127,32 @@ func (s *Snapshot) setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
 	if !trusted {
 		h.Del(hdrForwarded)
 	}
+}
+
+// resolveClient records in x the peer, whether it is a trusted proxy, and
+// the client IP: the peer, or when the peer is trusted the rightmost
+// X-Forwarded-For entry that is not (see setForwarded). Rate limits and
+// logs use this IP, never the leftmost X-Forwarded-For entry.
+func (s *Snapshot) resolveClient(x *exchange, ctx *fasthttp.RequestCtx) {
+	x.peer = remoteAddr(ctx)
+	x.trustedPeer = s.isTrusted(x.peer)
+	x.buf = x.appendForwardedFor(x.buf[:0], &ctx.Request.Header)
+	x.clientIP = s.clientIP(x.buf, x.peer)
+}
+
+// appendForwardedFor appends the incoming X-Forwarded-For entries, joined,
+// when the peer is trusted; nothing otherwise.
+func (x *exchange) appendForwardedFor(dst []byte, h *fasthttp.RequestHeader) []byte {
+	if !x.trustedPeer {
+		return dst
+	}
+	for i, v := range h.PeekAll(hdrXForwardedFor) {
+		if i > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, v...)
+	}
+	return dst
 }
 
 // remoteAddr returns the peer's IP, IPv4-mapped addresses unmapped.

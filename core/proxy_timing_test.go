@@ -45,8 +45,12 @@ func benchUpstream(ctx *fasthttp.RequestCtx) {
 	ctx.Response.SetBodyRaw(smallBody)
 }
 
-func benchHarness(t testing.TB) *harness {
-	return newHarness(t, benchConfig, map[string]fasthttp.RequestHandler{
+func benchHarness(t testing.TB, extra ...string) *harness {
+	cfg := benchConfig
+	for _, e := range extra {
+		cfg += e + "\n"
+	}
+	return newHarness(t, cfg, map[string]fasthttp.RequestHandler{
 		"10.0.0.1:80": benchUpstream,
 		"10.0.0.2:80": benchUpstream,
 	})
@@ -72,6 +76,10 @@ func BenchmarkProxy(b *testing.B) {
 			runClients(b, h.client, c.uri, c.method, c.body)
 		})
 	}
+	b.Run("get-params-access-log", func(b *testing.B) {
+		h := benchHarness(b, "access_log: {path: /dev/null}")
+		runClients(b, h.client, cases[0].uri, "GET", nil)
+	})
 	b.Run("direct", func(b *testing.B) {
 		ln := fasthttputil.NewInmemoryListener()
 		srv := &fasthttp.Server{Handler: benchUpstream}

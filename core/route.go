@@ -24,6 +24,8 @@ type route struct {
 	// timeout bounds the upstream exchange: the route's timeout or the
 	// upstream's timeouts.request.
 	timeout time.Duration
+	metrics *routeMetrics
+	filters []Filter
 }
 
 // condition is one header or query equality test.

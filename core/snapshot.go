@@ -5,34 +5,67 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"fastgate/core/accesslog"
 	"fastgate/core/config"
 )
 
 // Snapshot is a config compiled for the request path: the route table, the
-// upstreams with their pools and balancers, and the trusted proxies. It is
-// immutable once built and read by every request through one atomic load,
-// so it is safe for concurrent use.
+// upstreams with their pools and balancers, the trusted proxies, the
+// certificates, and the metric series and access log the requests report
+// to. It is immutable once built and read by every request through one
+// atomic load, so it is safe for concurrent use.
 type Snapshot struct {
+	// inflight counts the requests being served on this snapshot, so a
+	// replaced snapshot is retired only once it has drained.
+	inflight atomic.Int64
+	_        [cacheLinePad]byte
+
 	cfg       *config.Config
 	router    *router
 	routes    []*route
+	byName    map[string]*route
 	upstreams map[string]*upstream
 	trusted   []netip.Prefix
+	certs     *certSet
+
+	unmatched *routeMetrics
+	accessLog *accesslog.Logger // nil: off
+	sample    float64
 }
 
+// cacheLinePad keeps a snapshot's in-flight counter off the cache line of
+// the read-only fields every request loads.
+const cacheLinePad = 64 - 8
+
 // Compile builds a Snapshot from a config that has had SetDefaults and passed
-// Validate. It fails only on what Validate cannot see.
+// Validate. It fails only on what Validate cannot see: unreadable
+// certificates, for one. The snapshot is not attached to a gateway; -check
+// uses it to validate, then Closes it.
 func Compile(cfg *config.Config, opts *Options) (*Snapshot, error) {
+	return compile(cfg, opts, nil, newMetrics(func() float64 { return 0 }))
+}
+
+// compile builds a Snapshot. Targets of prev with the same upstream,
+// address and pool settings are taken over with their connections and
+// balancing state; metric series are shared by name.
+func compile(cfg *config.Config, opts *Options, prev *Snapshot, m *Metrics) (*Snapshot, error) {
 	s := &Snapshot{
 		cfg:       cfg,
 		router:    newRouter(),
+		byName:    make(map[string]*route, len(cfg.Routes)),
 		upstreams: make(map[string]*upstream, len(cfg.Upstreams)),
+		unmatched: m.route(unmatchedRoute),
+		sample:    cfg.AccessLog.Sample,
 	}
 	var err error
 	if s.trusted, err = parsePrefixes(cfg.Server.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	if s.certs, err = loadCerts(&cfg.TLS); err != nil {
+		return nil, err
 	}
 	names := make([]string, 0, len(cfg.Upstreams))
 	for name := range cfg.Upstreams {
@@ -40,7 +73,11 @@ func Compile(cfg *config.Config, opts *Options) (*Snapshot, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		up, err := compileUpstream(name, cfg.Upstreams[name], opts.Dial)
+		var old *upstream
+		if prev != nil {
+			old = prev.upstreams[name]
+		}
+		up, err := compileUpstream(name, cfg.Upstreams[name], opts.Dial, old, m)
 		if err != nil {
 			return nil, fmt.Errorf("upstreams.%s: %w", name, err)
 		}
@@ -51,7 +88,18 @@ func Compile(cfg *config.Config, opts *Options) (*Snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
+		r.metrics = m.route(r.name)
+		for _, b := range opts.Filters {
+			f, err := b.Build(cfg, rc, m.set)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d]: %w", i, err)
+			}
+			if f != nil {
+				r.filters = append(r.filters, f)
+			}
+		}
 		s.routes = append(s.routes, r)
+		s.byName[r.name] = r
 		s.router.add(r, rc.Match.Hosts, segs)
 	}
 	s.router.finish()
@@ -134,11 +182,35 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 // modified.
 func (s *Snapshot) Config() *config.Config { return s.cfg }
 
-// Close releases the snapshot's idle upstream connections.
+// hasRoute reports whether the snapshot has a route named name (or name is
+// the label of unmatched requests, which every snapshot has).
+func (s *Snapshot) hasRoute(name string) bool {
+	return s.byName[name] != nil || name == unmatchedRoute
+}
+
+// InFlight returns the number of requests being served on the snapshot.
+func (s *Snapshot) InFlight() int64 { return s.inflight.Load() }
+
+// Close releases the snapshot's idle upstream connections. It is for a
+// snapshot no gateway serves; a gateway retires its replaced snapshots
+// itself.
 func (s *Snapshot) Close() {
-	for _, up := range s.upstreams {
+	s.closeTargets(nil)
+	s.closeFilters(nil)
+}
+
+// closeTargets closes the idle connections of the targets that next does
+// not use (all of them when next is nil).
+func (s *Snapshot) closeTargets(next *Snapshot) {
+	for name, up := range s.upstreams {
+		var keep *upstream
+		if next != nil {
+			keep = next.upstreams[name]
+		}
 		for _, t := range up.targets {
-			t.hc.CloseIdleConnections()
+			if keep == nil || !keep.uses(t) {
+				t.hc.CloseIdleConnections()
+			}
 		}
 	}
 }

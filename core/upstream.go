@@ -3,6 +3,7 @@ package core
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -16,30 +17,40 @@ import (
 	"fastgate/lb"
 )
 
-// balancer picks a target index for a request. hash is the request's
-// balancing key for hashing policies; others ignore it. Implementations are
-// safe for concurrent use and allocate nothing.
+// balancer picks a target index for a request: key is the request's
+// balancing key for hashing policies (others ignore it); skip has bit i set
+// for targets already tried. -1 means no target is available.
+// Implementations are safe for concurrent use and allocate nothing.
 type balancer interface {
-	Pick(hash uint64) int
+	Pick(key, skip uint64) int
 }
 
-var _ balancer = (*lb.RoundRobin)(nil)
+var _ balancer = lb.Balancer(nil)
 
 // upstream is a compiled config.Upstream: its targets and their balancer.
 type upstream struct {
 	name     string
 	targets  []*target
+	set      *lb.Set
 	balancer balancer
 	// perTry bounds one attempt (0: only the route's timeout does);
 	// request is the default route timeout.
 	perTry, request time.Duration
+	metrics         *upstreamMetrics
 }
 
-// target is one endpoint: its balancing state and its connection pool.
+// target is one endpoint: its balancing state and its connection pool. A
+// target outlives the snapshot that created it when the next config keeps
+// the same upstream, address and pool settings (see compileUpstream), so a
+// reload neither drops pooled connections nor resets balancing state.
 type target struct {
+	addr string
 	lb   *lb.Target
 	hc   *fasthttp.HostClient
 	host []byte // the Host header for rewrite.host "target"
+	// settings fingerprints the config the HostClient was built from.
+	settings string
+	codes    *codeCounters
 
 	maxBufferedBody int64
 	maxResponseBody int64
@@ -48,33 +59,89 @@ type target struct {
 	readIdle time.Duration
 }
 
-func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Conn, error)) (*upstream, error) {
+// compileUpstream builds the upstream name of u. Targets of old (the same
+// upstream in the snapshot being replaced) are reused when their pool
+// settings are unchanged; their balancing state is reused in any case.
+func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Conn, error), old *upstream, m *Metrics) (*upstream, error) {
 	up := &upstream{
 		name:    name,
 		perTry:  u.Timeouts.PerTry.D(),
 		request: u.Timeouts.Request.D(),
+		metrics: m.upstream(name),
 	}
+	settings := targetSettings(u)
 	lbTargets := make([]*lb.Target, 0, len(u.Targets))
 	for _, t := range u.Targets {
 		addr, err := t.Addr()
 		if err != nil {
 			return nil, err
 		}
-		tg := newTarget(addr, u, dial)
-		tg.readIdle = up.request
-		if up.perTry > 0 {
-			tg.readIdle = up.perTry
+		var prev *target
+		if old != nil {
+			prev = old.target(addr)
 		}
-		tg.lb = lb.NewTarget(addr, t.Weight)
+		var tg *target
+		switch {
+		case prev != nil && prev.settings == settings:
+			tg = prev
+			tg.lb.SetWeight(t.Weight)
+		default:
+			tg = newTarget(addr, u, dial)
+			tg.settings = settings
+			if prev != nil {
+				tg.lb = prev.lb
+				tg.lb.SetWeight(t.Weight)
+			} else {
+				tg.lb = lb.NewTarget(addr, t.Weight)
+			}
+			tg.readIdle = up.request
+			if up.perTry > 0 {
+				tg.readIdle = up.perTry
+			}
+			tg.codes = m.target(name, addr)
+		}
 		up.targets = append(up.targets, tg)
 		lbTargets = append(lbTargets, tg.lb)
 	}
-	rr, err := lb.NewRoundRobin(lbTargets)
-	if err != nil {
+	var prevSet *lb.Set
+	if old != nil {
+		prevSet = old.set
+	}
+	var err error
+	if up.set, err = lb.NewSet(lbTargets, prevSet, lb.SetOptions{}); err != nil {
 		return nil, err
 	}
-	up.balancer = rr
+	if up.balancer, err = lb.New(u.Balancer, up.set, lb.Options{}); err != nil {
+		return nil, fmt.Errorf("balancer: %w", err)
+	}
 	return up, nil
+}
+
+// targetSettings fingerprints what a target's HostClient is built from.
+func targetSettings(u *config.Upstream) string {
+	return fmt.Sprintf("%+v|%s|%s|%s", u.Pool, u.Timeouts.Connect, u.Timeouts.PerTry, u.Timeouts.Request)
+}
+
+// target returns the upstream's target at addr, or nil.
+func (up *upstream) target(addr string) *target {
+	for _, t := range up.targets {
+		if t.addr == addr {
+			return t
+		}
+	}
+	return nil
+}
+
+func (up *upstream) hasTarget(addr string) bool { return up.target(addr) != nil }
+
+// uses reports whether t is one of the upstream's targets.
+func (up *upstream) uses(t *target) bool {
+	for _, u := range up.targets {
+		if u == t {
+			return true
+		}
+	}
+	return false
 }
 
 func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, error)) *target {
@@ -108,10 +175,8 @@ func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, err
 	if dial != nil {
 		hc.DialTimeout, hc.Dial = nil, dial
 	}
-	if dial != nil {
-		hc.DialTimeout, hc.Dial = nil, dial
-	}
 	return &target{
+		addr:            addr,
 		hc:              hc,
 		host:            []byte(strings.TrimSuffix(addr, ":80")),
 		maxBufferedBody: int64(p.MaxBufferedBody),

@@ -1,0 +1,81 @@
+package core
+
+import (
+	"io"
+	"net/netip"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"fastgate/core/config"
+)
+
+// Filter is one step of a route's chain, run in order after the route
+// matched and before the terminal proxy (design.md §3: ipfilter -> cors ->
+// auth -> ratelimit -> cache). Filters are built once per snapshot and
+// called concurrently; they must not allocate per request.
+type Filter interface {
+	// Filter handles one request. It returns true to go on with the chain,
+	// or false when it has written the response itself (a 429, a 401) and
+	// the request must not reach the upstream.
+	Filter(ctx *fasthttp.RequestCtx, r *Request) bool
+}
+
+// Request is what a filter may read about the request beyond ctx. It is
+// valid only during the Filter call and must not be kept.
+type Request struct {
+	// ClientIP is the client's address: the peer, or past trusted proxies
+	// the rightmost untrusted X-Forwarded-For entry, never the leftmost.
+	ClientIP netip.Addr
+	// RequestID is the request's X-Request-ID, kept or generated.
+	RequestID []byte
+	// Route is the matched route's name.
+	Route string
+}
+
+// FilterBuilder makes a route's filter of one kind (rate limit, auth, ...)
+// for every compiled config, including the one -check validates. Builders
+// are given in chain order in Options.Filters.
+//
+// A builder may hand the same Filter to successive snapshots (to keep
+// limiter state across reloads). A Filter that is an io.Closer is closed
+// when the last snapshot using it has drained.
+type FilterBuilder interface {
+	// Build returns the filter of route rc of cfg, or nil when the route
+	// has none of this kind. Errors name what to change; core prefixes them
+	// with the route's path ("routes[2]: ...").
+	Build(cfg *config.Config, rc *config.Route, set *metrics.Set) (Filter, error)
+}
+
+// runFilters runs r's chain; false means a filter answered the request.
+func (r *route) runFilters(ctx *fasthttp.RequestCtx, req *Request) bool {
+	for _, f := range r.filters {
+		if !f.Filter(ctx, req) {
+			return false
+		}
+	}
+	return true
+}
+
+// closeFilters closes the filters of s that next does not use.
+func (s *Snapshot) closeFilters(next *Snapshot) {
+	for _, r := range s.routes {
+		for _, f := range r.filters {
+			c, ok := f.(io.Closer)
+			if ok && (next == nil || !next.usesFilter(f)) {
+				c.Close()
+			}
+		}
+	}
+}
+
+func (s *Snapshot) usesFilter(f Filter) bool {
+	for _, r := range s.routes {
+		for _, g := range r.filters {
+			if g == f {
+				return true
+			}
+		}
+	}
+	return false
+}
