@@ -34,8 +34,10 @@ type exchange struct {
 	// the client's path, before any rewrite.
 	logged bool
 	path   []byte
-	// req is what filters see of the request.
-	req Request
+	// req is what filters see of the request; filtersPassed counts the
+	// filters that let it through, whose After runs at the end.
+	req           Request
+	filtersPassed int
 
 	host []byte // lower-cased host without port
 	uri  []byte // upstream request URI
@@ -70,6 +72,7 @@ func (x *exchange) reset() {
 	x.logged = false
 	x.path = x.path[:0]
 	x.req = Request{}
+	x.filtersPassed = 0
 	x.host = x.host[:0]
 	x.uri = x.uri[:0]
 	x.buf = x.buf[:0]

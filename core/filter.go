@@ -21,6 +21,16 @@ type Filter interface {
 	Filter(ctx *fasthttp.RequestCtx, r *Request) bool
 }
 
+// AfterFilter is a Filter with a response phase: After runs once the
+// response is in ctx (or the gateway's error is), in reverse chain order,
+// for every filter whose Filter returned true. Concurrency limits release
+// their slot there; caches store. Whether a Filter has it is asserted once
+// when the route is compiled.
+type AfterFilter interface {
+	Filter
+	After(ctx *fasthttp.RequestCtx, r *Request)
+}
+
 // Request is what a filter may read about the request beyond ctx. It is
 // valid only during the Filter call and must not be kept.
 type Request struct {
@@ -48,13 +58,26 @@ type FilterBuilder interface {
 }
 
 // runFilters runs r's chain; false means a filter answered the request.
-func (r *route) runFilters(ctx *fasthttp.RequestCtx, req *Request) bool {
-	for _, f := range r.filters {
+// passed counts the filters that let the request through, for runAfter.
+func (r *route) runFilters(ctx *fasthttp.RequestCtx, req *Request) (ok bool, passed int) {
+	for i, f := range r.filters {
 		if !f.Filter(ctx, req) {
-			return false
+			return false, i
 		}
 	}
-	return true
+	return true, len(r.filters)
+}
+
+// runAfter runs the response phase of the first passed filters, last first.
+func (r *route) runAfter(ctx *fasthttp.RequestCtx, req *Request, passed int) {
+	if !r.hasAfter {
+		return
+	}
+	for i := passed - 1; i >= 0; i-- {
+		if a, ok := r.filters[i].(AfterFilter); ok {
+			a.After(ctx, req)
+		}
+	}
 }
 
 // closeFilters closes the filters of s that next does not use.

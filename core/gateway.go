@@ -392,7 +392,9 @@ func (s *Snapshot) serve(ctx *fasthttp.RequestCtx, x *exchange) {
 	x.route = r
 	if len(r.filters) > 0 {
 		x.req = Request{ClientIP: x.clientIP, RequestID: x.requestID, Route: r.name}
-		if !r.runFilters(ctx, &x.req) {
+		ok, passed := r.runFilters(ctx, &x.req)
+		x.filtersPassed = passed
+		if !ok {
 			return
 		}
 	}

@@ -33,7 +33,7 @@ type harness struct {
 // newHarness starts the gateway with the YAML config cfg. handlers maps
 // target addresses used in cfg ("10.0.0.1:80") to fake upstream handlers;
 // an address without a handler refuses connections.
-func newHarness(t testing.TB, cfg string, handlers map[string]fasthttp.RequestHandler) *harness {
+func newHarness(t testing.TB, cfg string, handlers map[string]fasthttp.RequestHandler, options ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, upstream: make(map[string]*fasthttputil.InmemoryListener)}
 	for addr, hd := range handlers {
@@ -44,10 +44,14 @@ func newHarness(t testing.TB, cfg string, handlers map[string]fasthttp.RequestHa
 		h.servers = append(h.servers, srv)
 	}
 	c := mustConfig(t, cfg)
-	gw, err := New(c, Options{
+	opts := Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Dial:   h.dial,
-	})
+	}
+	for _, o := range options {
+		o(&opts)
+	}
+	gw, err := New(c, opts)
 	if err != nil {
 		t.Fatalf("New: %s", err)
 	}

@@ -14,6 +14,9 @@ import (
 // fasthttp's ctx.Time().
 func (s *Snapshot) observe(x *exchange) {
 	ctx := x.ctx
+	if x.filtersPassed > 0 {
+		x.route.runAfter(ctx, &x.req, x.filtersPassed)
+	}
 	end := time.Now()
 	status := ctx.Response.StatusCode()
 	rm := s.unmatched

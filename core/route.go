@@ -26,6 +26,8 @@ type route struct {
 	timeout time.Duration
 	metrics *routeMetrics
 	filters []Filter
+	// hasAfter: some filter is an AfterFilter.
+	hasAfter bool
 }
 
 // condition is one header or query equality test.

@@ -96,6 +96,8 @@ func compile(cfg *config.Config, opts *Options, prev *Snapshot, m *Metrics) (*Sn
 			}
 			if f != nil {
 				r.filters = append(r.filters, f)
+				_, after := f.(AfterFilter)
+				r.hasAfter = r.hasAfter || after
 			}
 		}
 		s.routes = append(s.routes, r)
