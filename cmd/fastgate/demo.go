@@ -52,7 +52,7 @@ func startDemoServices(cfg *config.Config, log *slog.Logger) (stop func(), err e
 }
 
 // printDemo prints curl lines that work against the demo as printed.
-func printDemo(w io.Writer, addr string) {
+func printDemo(w io.Writer, addr, adminAddr string) {
 	base := "http://" + addr
 	fmt.Fprintf(w, `
 fastgate demo is up on %[1]s. Try:
@@ -63,7 +63,13 @@ fastgate demo is up on %[1]s. Try:
   curl -s %[1]s/api/products/sku-1001        # another service
   curl -s -X POST %[1]s/echo/hello -d 'hi'   # what the upstream received: X-Forwarded-*, X-Request-ID
   curl -s -H 'Host: admin.localhost' %[1]s/panel   # host routing, Host preserved
-
-Ctrl-C stops it.
 `, base)
+	if adminAddr != "off" {
+		fmt.Fprintf(w, `
+  curl -s http://%[1]s/metrics | grep fastgate_requests_total   # Prometheus metrics by route
+  curl -s http://%[1]s/upstreams             # targets, health, in-flight
+  curl -s http://%[1]s/config                # the effective config, secrets redacted
+`, adminAddr)
+	}
+	fmt.Fprint(w, "\nThe access log (JSON lines) follows below. Ctrl-C stops it.\n\n")
 }

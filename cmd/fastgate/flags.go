@@ -18,12 +18,13 @@ type options struct {
 	logLevel   string
 	logFormat  string
 	reusePort  bool
-	drain      config.Duration
+	watch      bool
+	drainDelay config.Duration
 	defaults   config.Defaults
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{defaults: config.BuiltinDefaults(), drain: config.Duration(30e9)}
+	o := &options{defaults: config.BuiltinDefaults()}
 	fs := flag.NewFlagSet("fastgate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.configPath, "config", "", "config file (YAML or JSON by extension)")
@@ -33,7 +34,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&o.reusePort, "reuseport", false, "listen with SO_REUSEPORT so several fastgate processes can share the port")
-	fs.Var(&o.drain, "shutdown-timeout", "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
+	fs.BoolVar(&o.watch, "watch", true, "reload when the -config file changes (SIGHUP and POST /reload always work)")
+	fs.Var(&o.drainDelay, "drain-delay", "on SIGTERM/SIGINT, keep serving this long with /readyz at 503 before closing the listener, so load balancers stop sending first")
+	fs.StringVar(&o.defaults.Admin.Listen, "admin-listen", config.DefaultAdminListen, `admin.listen: admin API address, or "off"`)
+	fs.StringVar(&o.defaults.AccessLog.Path, "access-log", config.AccessLogOff, `access_log.path: "off", "stdout", "stderr" or a file`)
 
 	s := &o.defaults.Server
 	fs.Var(&s.ReadTimeout, "server-read-timeout", "server.read_timeout: max time to read a request")
@@ -44,6 +48,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&s.Concurrency, "server-concurrency", s.Concurrency, "server.concurrency: max connections served at once")
 	fs.IntVar(&s.MaxConnsPerIP, "server-max-conns-per-ip", s.MaxConnsPerIP, "server.max_conns_per_ip: 0 is unlimited")
 	fs.IntVar(&s.MaxRequestsPerConn, "server-max-requests-per-conn", s.MaxRequestsPerConn, "server.max_requests_per_conn: 0 is unlimited")
+	fs.Var(&s.DrainTimeout, "drain-timeout", "server.drain_timeout: on SIGTERM/SIGINT, how long in-flight requests may take to finish")
+	fs.Var(&s.DrainTimeout, "shutdown-timeout", "alias of -drain-timeout")
 
 	p := &o.defaults.Pool
 	fs.IntVar(&p.MaxConns, "upstream-max-conns", p.MaxConns, "pool.max_conns: max connections to one target")

@@ -217,6 +217,7 @@ func startUpstream(t *testing.T, name string, flags ...string) *upstream {
 type gateway struct {
 	*proc
 	addr       string // "127.0.0.1:PORT"
+	adminAddr  string // "127.0.0.1:PORT" of the admin API, "" when the config sets admin itself
 	configPath string
 	client     *http.Client
 }
@@ -253,16 +254,30 @@ func writeConfig(t *testing.T, body string, ups ...*upstream) string {
 }
 
 // startGateway writes a config of body (without listen, which the harness
-// sets to a free loopback port), starts fastgate with it and waits until it
+// sets to a free loopback port, and with the admin API on another free port
+// unless body sets admin), starts fastgate with it and waits until it
 // accepts connections. It is stopped with SIGTERM when the test ends, and
-// must exit 0.
+// must exit 0. Extra command-line flags may follow the config in args.
 func startGateway(t *testing.T, body string, ups ...*upstream) *gateway {
 	t.Helper()
+	return startGatewayArgs(t, body, nil, ups...)
+}
+
+// startGatewayArgs is startGateway with extra fastgate flags.
+func startGatewayArgs(t *testing.T, body string, args []string, ups ...*upstream) *gateway {
+	t.Helper()
 	addr := freePort(t)
-	path := writeConfig(t, "listen: \""+addr+"\"\n"+body, ups...)
-	p := startProc(t, "fastgate", fastgateBin, io.Discard, "-config", path, "-log-level", "warn")
+	head := "listen: \"" + addr + "\"\n"
+	adminAddr := ""
+	if !strings.HasPrefix(body, "admin:") && !strings.Contains(body, "\nadmin:") {
+		adminAddr = freePort(t)
+		head += "admin: {listen: \"" + adminAddr + "\"}\n"
+	}
+	path := writeConfig(t, head+body, ups...)
+	args = append([]string{"-config", path, "-log-level", "warn"}, args...)
+	p := startProc(t, "fastgate", fastgateBin, io.Discard, args...)
 	p.stopInCleanup(t)
-	g := &gateway{proc: p, addr: addr, configPath: path, client: newClient()}
+	g := &gateway{proc: p, addr: addr, adminAddr: adminAddr, configPath: path, client: newClient()}
 	t.Cleanup(g.client.CloseIdleConnections)
 	deadline := time.Now().Add(startTimeout)
 	for {

@@ -9,11 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"net"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"fastgate/core"
+	"fastgate/core/admin"
 	"fastgate/core/config"
+	"fastgate/core/reload"
 	"fastgate/examples"
 )
 
@@ -111,8 +115,9 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 }
 
 // serve runs the gateway (and the demo services with -demo) until SIGINT or
-// SIGTERM, then drains: the listener stops, in-flight requests finish up to
-// -shutdown-timeout, upstream connections close.
+// SIGTERM, reloading on SIGHUP, POST /reload and config file changes, then
+// drains: /readyz turns 503, after -drain-delay the listener stops, in-flight
+// requests finish up to server.drain_timeout, connections close.
 func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
 	gw, err := core.New(cfg, core.Options{Logger: log, ReusePort: o.reusePort})
 	if err != nil {
@@ -129,26 +134,99 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 	if err != nil {
 		return fmt.Errorf("listen %s: %w (is another process on it? change `listen:` in the config)", cfg.Listen, err)
 	}
-	log.Info("fastgate listening", "addr", ln.Addr().String(), "version", version,
-		"routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
-	if o.demo {
-		printDemo(stdout, ln.Addr().String())
-	}
-
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	errc := make(chan error, 1)
+	var reloader *reload.Reloader
+	if !o.demo {
+		reloader = reload.New(gw, func() (*config.Config, error) { return loadConfig(o) }, log)
+	}
+	errc := make(chan error, 3)
+	var adminSrv *admin.Server
+	if cfg.Admin.Listen != config.AdminOff {
+		var reloadFn admin.ReloadFunc
+		if reloader != nil {
+			reloadFn = reloader.Reload
+		}
+		adminSrv, err = startAdmin(gw, cfg.Admin.Listen, reloadFn, log, errc)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if cfg.TLS.RedirectListen != "" {
+		rln, err := net.Listen("tcp", cfg.TLS.RedirectListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls.redirect_listen %s: %w", cfg.TLS.RedirectListen, err)
+		}
+		go func() { errc <- gw.ServeRedirect(rln) }()
+	}
+	if reloader != nil {
+		go reloadOnSIGHUP(ctx, reloader)
+		if o.watch {
+			if err := reloader.Watch(ctx, o.configPath, 300*time.Millisecond); err != nil {
+				log.Warn("config file not watched; reload with SIGHUP or POST /reload", "path", o.configPath, "error", err)
+			}
+		}
+	}
+	log.Info("fastgate listening", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "admin", cfg.Admin.Listen,
+		"version", version, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	if o.demo {
+		printDemo(stdout, ln.Addr().String(), cfg.Admin.Listen)
+	}
 	go func() { errc <- gw.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "drain_timeout", o.drain.String())
-	dctx, dcancel := context.WithTimeout(context.Background(), o.drain.D())
-	defer dcancel()
-	if err := gw.Shutdown(dctx); err != nil {
-		return fmt.Errorf("drain: %w", err)
+	return drain(gw, adminSrv, o, log)
+}
+
+// startAdmin listens on the admin address and serves the admin API.
+func startAdmin(gw *core.Gateway, addr string, reloadFn admin.ReloadFunc, log *slog.Logger, errc chan<- error) (*admin.Server, error) {
+	aln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin.listen %s: %w (is another fastgate running? set admin.listen or -admin-listen, or \"off\")", addr, err)
 	}
-	return <-errc
+	srv := admin.New(gw, reloadFn, log)
+	go func() { errc <- srv.Serve(aln) }()
+	return srv, nil
+}
+
+// reloadOnSIGHUP reloads the config on every SIGHUP until ctx ends.
+func reloadOnSIGHUP(ctx context.Context, r *reload.Reloader) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			r.Reload("signal") //nolint:errcheck // logged and counted by Reload
+		}
+	}
+}
+
+// drain stops the gateway in order: not ready, (delay), stop accepting and
+// finish in-flight requests within the drain timeout, then the admin API.
+func drain(gw *core.Gateway, adminSrv *admin.Server, o *options, log *slog.Logger) error {
+	timeout := gw.Snapshot().Config().Server.DrainTimeout.D()
+	log.Info("draining", "delay", o.drainDelay.String(), "timeout", timeout.String())
+	gw.Drain()
+	time.Sleep(o.drainDelay.D())
+	dctx, dcancel := context.WithTimeout(context.Background(), timeout)
+	defer dcancel()
+	err := gw.Shutdown(dctx)
+	if adminSrv != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		defer acancel()
+		adminSrv.Shutdown(actx) //nolint:errcheck
+	}
+	if err != nil {
+		return fmt.Errorf("drain: %w (requests still running after server.drain_timeout %s)", err, timeout)
+	}
+	log.Info("stopped")
+	return nil
 }

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 )
 
 // Admin is the operations listener (README "Admin API"). Everything but
@@ -158,4 +160,51 @@ func validateTLS(errs *Errors, path string, t *TLS) {
 			errs.add(path+".redirect_listen", "redirects to https, but tls.certs is empty; add certificates or remove redirect_listen")
 		}
 	}
+}
+
+// Redacted is the placeholder that replaces secrets in Redacted.
+const Redacted = "[redacted]"
+
+// Redacted returns a deep copy of c with secrets replaced by "[redacted]":
+// the admin token, passwords in target URLs and any other secret field,
+// for GET /config. c is not modified.
+func (c *Config) Redacted() *Config {
+	r := c.clone()
+	if r.Admin.Token != "" {
+		r.Admin.Token = Redacted
+	}
+	for _, u := range r.Upstreams {
+		if u == nil {
+			continue
+		}
+		for i := range u.Targets {
+			u.Targets[i].URL = redactURL(u.Targets[i].URL)
+		}
+	}
+	return r
+}
+
+// clone deep-copies c through JSON, which every field round-trips.
+func (c *Config) clone() *Config {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic("config: clone: " + err.Error())
+	}
+	var out Config
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic("config: clone: " + err.Error())
+	}
+	return &out
+}
+
+// redactURL hides the password of a URL with user info.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), Redacted)
+	}
+	return u.String()
 }

@@ -53,3 +53,26 @@ func TestDecodeFloat(t *testing.T) {
 	f(`access_log: {sample: half}`, `access_log.sample: want a number such as 0.5, got string "half"`)
 	f(`access_log: {sample: .nan}`, `access_log.sample: want a number such as 0.5, got number NaN`)
 }
+
+func TestRedacted(t *testing.T) {
+	c := mustParse(t, `
+admin: {listen: ":9901", token: s3cret}
+upstreams:
+  users: {targets: [{url: "http://bob:pw@127.0.0.1:9001"}, {url: "http://127.0.0.1:9002"}]}
+routes: [{upstream: users, timeout: 2s}]
+`, "yaml")
+	c.SetDefaults(nil)
+	r := c.Redacted()
+	if r.Admin.Token != Redacted || c.Admin.Token != "s3cret" {
+		t.Fatalf("admin.token: redacted %q, original %q", r.Admin.Token, c.Admin.Token)
+	}
+	if got, want := r.Upstreams["users"].Targets[0].URL, "http://bob:%5Bredacted%5D@127.0.0.1:9001"; got != want {
+		t.Fatalf("target url: got %s; want %s", got, want)
+	}
+	if got := r.Upstreams["users"].Targets[1].URL; got != "http://127.0.0.1:9002" {
+		t.Fatalf("target url without password changed: %s", got)
+	}
+	if r.Routes[0].Timeout != c.Routes[0].Timeout || r.Server.MaxRequestBody != c.Server.MaxRequestBody {
+		t.Fatalf("durations or sizes did not survive the copy: %v %v", r.Routes[0].Timeout, r.Server.MaxRequestBody)
+	}
+}

@@ -27,6 +27,17 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return strconv.AppendQuote(nil, d.String()), nil
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (and a bare number of
+// nanoseconds), so a Config round-trips through encoding/json.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		return d.Set(s)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	*d = Duration(n)
+	return err
+}
+
 // MarshalYAML writes d as a YAML string, such as "30s".
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
@@ -107,6 +118,16 @@ func (s Size) String() string {
 // MarshalJSON writes s as a JSON string, such as "4MiB".
 func (s Size) MarshalJSON() ([]byte, error) {
 	return strconv.AppendQuote(nil, s.String()), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (and a bare number of bytes).
+func (s *Size) UnmarshalJSON(b []byte) error {
+	if v, err := strconv.Unquote(string(b)); err == nil {
+		return s.Set(v)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	*s = Size(n)
+	return err
 }
 
 // MarshalYAML writes s as a YAML string, such as "4MiB".
