@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/reuseport"
 
@@ -60,10 +62,16 @@ type Gateway struct {
 	// one and those replaced but not yet drained.
 	live      []*Snapshot
 	accessLog *accesslog.Logger
-	retiring  sync.WaitGroup
+	// logWritten and logDropped add up the counts of closed access logs.
+	logWritten, logDropped uint64
+	retiring               sync.WaitGroup
 
 	serving  atomic.Bool
 	draining atomic.Bool
+	// stopped is closed by Shutdown: snapshots still retiring stop waiting
+	// for their requests.
+	stopped  chan struct{}
+	stopOnce sync.Once
 	redirect *fasthttp.Server
 }
 
@@ -73,10 +81,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	g := &Gateway{log: opts.Logger, opts: opts}
+	g := &Gateway{log: opts.Logger, opts: opts, stopped: make(chan struct{})}
 	g.metrics = newMetrics(g.inflight)
-	g.metrics.set.NewGauge(metricAccessLogLines, func() float64 { return float64(g.accessLogCount(false)) })
-	g.metrics.set.NewGauge(metricAccessLogDropped, func() float64 { return float64(g.accessLogCount(true)) })
+	g.metrics.set.RegisterMetricsWriter(func(w io.Writer) {
+		written, dropped := g.accessLogCounts()
+		metrics.WriteCounterUint64(w, metricAccessLogLines, written)
+		metrics.WriteCounterUint64(w, metricAccessLogDropped, dropped)
+	})
 	snap, err := compile(cfg, &opts, nil, g.metrics)
 	if err != nil {
 		return nil, err
@@ -84,6 +95,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if err := g.attachAccessLog(snap, nil); err != nil {
 		return nil, err
 	}
+	g.accessLog = snap.accessLog
 	g.snap.Store(snap)
 	g.live = []*Snapshot{snap}
 	g.srv = g.newServer(&cfg.Server)
@@ -175,14 +187,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		redirect.ShutdownWithContext(ctx)
 	}
 	err := g.srv.ShutdownWithContext(ctx)
+	g.stopOnce.Do(func() { close(g.stopped) })
 	g.retiring.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, s := range g.live {
 		s.Close()
 	}
-	if g.accessLog != nil {
-		g.accessLog.Close()
+	// After a drain timeout requests may still be running and logging;
+	// the process is about to exit, so the log is only closed when none is.
+	if g.accessLog != nil && err == nil {
+		g.closeAccessLog(g.accessLog)
+		g.accessLog = nil
 	}
 	return err
 }
@@ -205,6 +221,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	}
 	g.warnRestart(old.cfg, cfg)
 	g.snap.Store(next)
+	g.accessLog = next.accessLog
 	g.live = append(g.live, next)
 	g.retiring.Add(1)
 	go g.retire(old)
@@ -237,8 +254,14 @@ func (g *Gateway) attachAccessLog(next, old *Snapshot) error {
 // current snapshot does not use.
 func (g *Gateway) retire(old *Snapshot) {
 	defer g.retiring.Done()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for old.inflight.Load() > 0 {
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-tick.C:
+		case <-g.stopped:
+			return
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -253,9 +276,15 @@ func (g *Gateway) retire(old *Snapshot) {
 		}
 	}
 	if l := old.accessLog; l != nil && !g.accessLogUsed(l) {
-		l.Close()
+		g.closeAccessLog(l)
 	}
-	g.accessLog = cur.accessLog
+}
+
+// closeAccessLog flushes and closes l, keeping its counts.
+func (g *Gateway) closeAccessLog(l *accesslog.Logger) {
+	l.Close()
+	g.logWritten += l.Written()
+	g.logDropped += l.Dropped()
 }
 
 func (g *Gateway) accessLogUsed(l *accesslog.Logger) bool {
@@ -301,16 +330,21 @@ func (g *Gateway) inflight() float64 {
 	return float64(n)
 }
 
-func (g *Gateway) accessLogCount(dropped bool) uint64 {
+// accessLogCounts returns the lines written and dropped by every access
+// log of the gateway's life.
+func (g *Gateway) accessLogCounts() (written, dropped uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.accessLog == nil {
-		return 0
+	written, dropped = g.logWritten, g.logDropped
+	seen := make(map[*accesslog.Logger]bool, 2)
+	for _, s := range g.live {
+		if l := s.accessLog; l != nil && !seen[l] {
+			seen[l] = true
+			written += l.Written()
+			dropped += l.Dropped()
+		}
 	}
-	if dropped {
-		return g.accessLog.Dropped()
-	}
-	return g.accessLog.Written()
+	return written, dropped
 }
 
 // Handler serves one request. It is the fasthttp.RequestHandler of the

@@ -36,6 +36,8 @@ type Server struct {
 // New returns the admin server of gw. reload is called by POST /reload;
 // nil answers 501 (no config file to reload from).
 func New(gw *core.Gateway, reload ReloadFunc, log *slog.Logger) *Server {
+	// # HELP and # TYPE lines, for Prometheus and Grafana metadata.
+	metrics.ExposeMetadata(true)
 	s := &Server{gw: gw, reload: reload, log: log}
 	r := router.New()
 	r.GET("/healthz", s.healthz)

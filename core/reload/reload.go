@@ -33,6 +33,11 @@ type Reloader struct {
 	log  *slog.Logger
 
 	mu sync.Mutex
+	// path is the watched config file; lastSum the hash of its content
+	// when it last applied, so the watcher skips what a SIGHUP or POST
+	// /reload already applied.
+	path    string
+	lastSum []byte
 }
 
 // New returns a Reloader that loads configs with load and applies them to gw.
@@ -46,6 +51,10 @@ func (r *Reloader) Reload(source string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
+	var sum []byte
+	if r.path != "" {
+		sum = fileSum(r.path)
+	}
 	cfg, err := r.load()
 	if err == nil {
 		err = r.gw.Apply(cfg)
@@ -54,6 +63,9 @@ func (r *Reloader) Reload(source string) error {
 	if err != nil {
 		r.log.Error("config reload rejected; the previous config keeps serving", "source", source, "error", err.Error())
 		return err
+	}
+	if sum != nil {
+		r.lastSum = sum
 	}
 	r.log.Info("config reloaded", "source", source, "routes", len(cfg.Routes),
 		"upstreams", len(cfg.Upstreams), "took", time.Since(start).String())
@@ -75,13 +87,24 @@ func (r *Reloader) Watch(ctx context.Context, path string, debounce time.Duratio
 		w.Close()
 		return err
 	}
+	r.mu.Lock()
+	r.path, r.lastSum = path, fileSum(path)
+	r.mu.Unlock()
 	go r.watch(ctx, w, path, debounce)
 	return nil
 }
 
+// changed reports whether the file's content differs from what last
+// applied.
+func (r *Reloader) changed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum := fileSum(r.path)
+	return sum == nil || !bytes.Equal(sum, r.lastSum)
+}
+
 func (r *Reloader) watch(ctx context.Context, w *fsnotify.Watcher, path string, debounce time.Duration) {
 	defer w.Close()
-	last := fileSum(path)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -102,12 +125,8 @@ func (r *Reloader) watch(ctx context.Context, w *fsnotify.Watcher, path string, 
 			}
 			r.log.Warn("config file watch error", "path", path, "error", err)
 		case <-timer.C:
-			sum := fileSum(path)
-			if sum != nil && bytes.Equal(sum, last) {
-				continue
-			}
-			if r.Reload("file") == nil {
-				last = sum
+			if r.changed() {
+				r.Reload("file") //nolint:errcheck // logged and counted by Reload
 			}
 		}
 	}
