@@ -5,30 +5,45 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: help build run test test-race bench-micro fmt vet clean
+SCENARIO ?= smoke
+LOADGEN_FLAGS ?=
+BENCH_FLAGS ?=
+SRC_DIRS := cmd core lb limiter loadtest bench examples
+
+.PHONY: help build run test deps loadgen loadtest bench bench-micro fmt vet clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/fastgate, bin/upstream
+build: ## build bin/fastgate, bin/upstream, bin/loadgen
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/fastgate ./cmd/fastgate
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/upstream ./cmd/upstream
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/loadgen ./cmd/loadgen
 
 run: build ## run the gateway with the embedded demo config and demo services on 127.0.0.1:8080
 	$(BIN)/fastgate -demo
 
-test: vet ## vet, then every test (unit, allocation, integration with the real binaries), then the race detector on the engine
+test: deps vet ## install test servers if missing (as root), vet, every test (unit, allocation, integration with real binaries and servers), then the race detector
 	$(GO) test -count=1 $(PKGS)
-	$(GO) test -count=1 -race -short ./core/... ./lb/...
+	$(GO) test -count=1 -race -short ./core/... ./lb/... ./limiter/...
+
+deps: ## install redis-server, nginx, haproxy, wrk, node when missing (apt-get, as root)
+	@bash .ci/deps
+
+loadtest: build ## run SCENARIO=smoke|load|stress|spike|soak|reload-under-load|upstream-failure against a fresh upstream + gateway; exit 1 if a threshold fails
+	$(BIN)/loadgen -stack -bin $(BIN) -scenario loadtest/scenarios/$(SCENARIO).json $(LOADGEN_FLAGS)
+
+bench: build ## fastgate vs nginx vs HAProxy on loopback (~3 min; BENCH_TIME=3s per run, BENCH_REPEAT=3); writes bench/results/
+	$(GO) run ./bench -bin $(BIN) $(BENCH_FLAGS)
 
 bench-micro: ## Go benchmarks beside the code (-benchmem, RunParallel)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./core/... ./lb/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./core/... ./lb/... ./limiter/...
 
 fmt: ## gofmt every Go file
-	gofmt -w cmd core lb examples
+	gofmt -w $(SRC_DIRS)
 
 vet: ## go vet and a gofmt check
-	@unformatted=$$(gofmt -l cmd core lb examples); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@unformatted=$$(gofmt -l $(SRC_DIRS)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 clean: ## remove build output
