@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testBin returns a directory with fastgate, upstream and loadgen built from
+// this tree (or $FASTGATE_TEST_BIN when set, to reuse prebuilt ones).
+func testBin(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("FASTGATE_TEST_BIN"); d != "" {
+		return d
+	}
+	dir := t.TempDir()
+	if err := buildBinaries(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBenchEndToEnd runs the harness on a tiny run (1s per row, 1 repeat,
+// one workload) and checks the structure of what it prints and writes,
+// never the speed.
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the bench harness runs real processes")
+	}
+	ci := os.Getenv("CI") == "true"
+	targets := []string{targetDirect, targetFastgate}
+	for _, p := range []string{targetNginx, targetHAProxy} {
+		if findProxy(p, false, t.Logf) != "" || (ci && os.Geteuid() == 0) {
+			targets = append(targets, p)
+		} else {
+			t.Logf("%s not installed: its row is not checked", p)
+		}
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := runMain([]string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
+		"-only", "get-small,fastgate-features", "-out", out, "-wrk=false", "-install=" + boolString(ci),
+		"-targets", strings.Join(targets, ",")}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
+	}
+
+	var res results
+	b, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("latest.json: %s", err)
+	}
+	if len(res.Workloads) != 2 || res.Workloads[0].Name != "get-small" || res.Workloads[1].Name != "fastgate-features" {
+		t.Fatalf("workloads got %d (%+v); want get-small and fastgate-features", len(res.Workloads), res.Workloads)
+	}
+	small := res.Workloads[0]
+	if len(small.Rows) != len(targets) {
+		t.Fatalf("get-small rows got %d; want %d (%v)", len(small.Rows), len(targets), targets)
+	}
+	for i, rw := range small.Rows {
+		if rw.Target != targets[i] {
+			t.Errorf("row %d target got %s; want %s", i, rw.Target, targets[i])
+		}
+		if len(rw.Runs) != 1 || rw.Requests == 0 || rw.RPS.Median <= 0 || rw.CPUPerReq.Median <= 0 || rw.P99.Median <= 0 {
+			t.Errorf("row %s: runs %d, requests %d, rps %v, cpu %v, p99 %v; want 1 run and positive figures",
+				rw.Target, len(rw.Runs), rw.Requests, rw.RPS, rw.CPUPerReq, rw.P99)
+		}
+		if rw.Errors != 0 {
+			t.Errorf("row %s: %d errors; want 0", rw.Target, rw.Errors)
+		}
+	}
+	feat := res.Workloads[1]
+	if len(feat.Rows) != 1 || feat.Rows[0].Target != targetFastgate || feat.Rows[0].Requests == 0 {
+		t.Errorf("fastgate-features rows %+v; want one fastgate row with requests", feat.Rows)
+	}
+	if len(targets) == 4 {
+		if _, ok := small.Ratios[targetNginx]; !ok {
+			t.Errorf("get-small ratios %v; want nginx and haproxy", small.Ratios)
+		}
+		if _, ok := feat.Ratios[targetHAProxy]; !ok {
+			t.Errorf("fastgate-features ratios %v; want them from compare_with get-small", feat.Ratios)
+		}
+	}
+	for _, name := range []string{"latest.svg", res.Date + "-" + res.Commit + ".svg"} {
+		checkSVG(t, filepath.Join(out, name), targets)
+	}
+	for _, name := range []string{"latest.md", res.Date + "-" + res.Commit + ".json"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("%s", err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
+	for _, want := range []string{"| target | requests/s | CPU µs / request |", "| fastgate |"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("latest.md lacks %q:\n%s", want, md)
+		}
+	}
+	for _, want := range []string{"get-small — ", "CPU µs / request", "fastgate"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// checkSVG parses the chart and checks it has a bar per row.
+func checkSVG(t *testing.T, path string, targets []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	rects := 0
+	root := ""
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: not well-formed XML: %s", path, err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if root == "" {
+				root = se.Name.Local
+			}
+			if se.Name.Local == "rect" {
+				rects++
+			}
+		}
+	}
+	// background + legend + 2 panels × (rows of get-small + 1 feature row)
+	want := 1 + len(allTargets) + 2*(len(targets)+1)
+	if root != "svg" || rects != want {
+		t.Fatalf("%s: root <%s>, %d rects; want <svg>, %d", path, root, rects, want)
+	}
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func TestParseWrk(t *testing.T) {
+	out := `Running 1s test @ http://127.0.0.1:1/
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.10ms  300.00us   9.00ms   90.00%
+  Latency Distribution
+     50%  850.00us
+     75%    1.20ms
+     90%    1.50ms
+     99%    2.50ms
+  51234 requests in 1.00s, 9.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:  51200.50
+Transfer/sec:      9.00MB
+`
+	r, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 51234 || r.RPS != 51200.5 || r.P50 != 0.85 || r.P99 != 2.5 || r.Errors != 7 {
+		t.Fatalf("got %+v; want 51234 requests, 51200.5/s, p50 0.85, p99 2.5, 7 errors", r)
+	}
+	if _, err := parseWrk("garbage"); err == nil {
+		t.Fatal("parseWrk(garbage): no error; want one")
+	}
+}
+
+func TestWorkloadsFile(t *testing.T) {
+	ws, err := loadWorkloads("workloads.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, w := range ws {
+		names[w.Name] = true
+		if _, err := w.scenario("http://127.0.0.1:1", 64, "1s"); err != nil {
+			t.Errorf("%s: %s", w.Name, err)
+		}
+	}
+	for _, want := range []string{"get-small", "get-16k", "post-1k", "fastgate-features"} {
+		if !names[want] {
+			t.Errorf("workload %s missing from workloads.json", want)
+		}
+	}
+	if _, err := loadWorkloads("workloads.json", []string{"nope"}); err == nil {
+		t.Error("selecting an unknown workload: no error; want one")
+	}
+}
+
+func TestNiceScale(t *testing.T) {
+	f := func(v, top, step float64) {
+		t.Helper()
+		gt, gs := niceScale(v)
+		if gt != top || gs != step {
+			t.Fatalf("niceScale(%v) got %v, %v; want %v, %v", v, gt, gs, top, step)
+		}
+	}
+	f(0, 1, 0.25)
+	f(13.6, 15, 5)
+	f(149890, 150000, 50000)
+	f(4, 4, 1)
+}
+
+// TestConfigsValid checks the generated nginx and HAProxy configs with the
+// proxies' own config checkers, when installed.
+func TestConfigsValid(t *testing.T) {
+	e := &env{dir: t.TempDir(), upstream: "127.0.0.1:1", conns: 64, gomaxprocs: 1}
+	for _, c := range []struct{ name, tmpl, file string }{
+		{"nginx", nginxConfig, "nginx.conf"}, {"haproxy", haproxyConfig, "haproxy.cfg"},
+	} {
+		bin := findProxy(c.name, false, t.Logf)
+		if bin == "" {
+			continue
+		}
+		conf, err := render(c.tmpl, e, "127.0.0.1:2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(e.dir, c.file)
+		os.WriteFile(p, []byte(conf), 0o644) //nolint:errcheck
+		args := []string{"-c", "-f", p}
+		if c.name == "nginx" {
+			args = []string{"-t", "-p", e.dir, "-c", p, "-e", filepath.Join(e.dir, "err.log")}
+		}
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Errorf("%s %v: %s\n%s\n%s", bin, args, err, out, conf)
+		}
+	}
+}

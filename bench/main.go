@@ -1,0 +1,347 @@
+// Command bench measures fastgate against nginx and HAProxy on loopback
+// (`make bench`, or `go run ./bench` from the repository root).
+//
+// It builds fastgate, upstream and loadgen into a temporary directory
+// (or uses -bin), starts one stub upstream (100-byte bodies), fastgate
+// (GOMAXPROCS=1), nginx (1 worker) and HAProxy (nbthread 1), each with
+// keep-alive to the upstream and no logs (the generated configs say how
+// they are equivalent; -keep keeps them). For every workload of
+// bench/workloads.json it drives each target with the same closed-model
+// load from a separate loadgen process (-conns connections for -time),
+// -repeat times interleaved (A B C A B C ...), then once with wrk when it
+// is installed, as a cross-check. For each run it reads the CPU time of the
+// proxy process (utime+stime, /proc/PID/stat) before and after and divides
+// it by the requests served; the direct row (generator -> upstream) shows
+// the upstream's own CPU, the floor.
+//
+// It prints one table per workload (medians, min–max spread, fastgate's
+// ratios to nginx and HAProxy) and writes bench/results/DATE-COMMIT.json
+// and .svg, plus latest.json, latest.md and latest.svg for the README.
+//
+// Environment: BENCH_TIME is the per-run duration (default 3s),
+// BENCH_REPEAT the number of repeats (default 3); flags override them.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"fastgate/loadtest"
+)
+
+func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// config is the command line.
+type config struct {
+	bin        string
+	runTime    time.Duration
+	repeat     int
+	conns      int
+	gomaxprocs int
+	workloads  string
+	only       string
+	targets    string
+	out        string
+	pin        bool
+	wrk        bool
+	install    bool
+	keep       bool
+}
+
+// parseFlags reads the flags, with BENCH_TIME and BENCH_REPEAT as defaults.
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runTime := 3 * time.Second
+	if v := os.Getenv("BENCH_TIME"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("bench: BENCH_TIME=%q: want a per-run duration such as 3s", v)
+		}
+		runTime = d
+	}
+	repeat := 3
+	if v := os.Getenv("BENCH_REPEAT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bench: BENCH_REPEAT=%q: want a count >= 1", v)
+		}
+		repeat = n
+	}
+	fs.StringVar(&c.bin, "bin", "", "directory with prebuilt fastgate, upstream and loadgen; empty: build them into a temporary directory")
+	fs.DurationVar(&c.runTime, "time", runTime, "duration of one run (env BENCH_TIME)")
+	fs.IntVar(&c.repeat, "repeat", repeat, "runs per target and workload, interleaved; the median is reported (env BENCH_REPEAT)")
+	fs.IntVar(&c.conns, "conns", 64, "generator connections (closed model)")
+	fs.IntVar(&c.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of fastgate")
+	fs.StringVar(&c.workloads, "workloads", "bench/workloads.json", "workloads file")
+	fs.StringVar(&c.only, "only", "", "comma-separated workload names to run; empty: all")
+	fs.StringVar(&c.targets, "targets", strings.Join(allTargets, ","), "comma-separated targets to run")
+	fs.StringVar(&c.out, "out", "bench/results", "results directory")
+	fs.BoolVar(&c.pin, "pin", false, "pin the proxy (and upstream) to CPU 0 and the generator to CPU 1 with taskset")
+	fs.BoolVar(&c.wrk, "wrk", true, "cross-check every target once with wrk when it is installed")
+	fs.BoolVar(&c.install, "install", true, "install missing nginx/haproxy with apt-get when running as root")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (configs, logs) and print its path")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 {
+		return nil, fmt.Errorf("bench: -repeat, -conns and -time must be positive")
+	}
+	return c, nil
+}
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	b, err := newBench(c, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer b.close()
+	res, err := b.run()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	res.printTables(stdout)
+	files, err := res.write(c.out)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(files, ", "))
+	return 0
+}
+
+// bench is one run of the harness.
+type bench struct {
+	cfg       *config
+	out       io.Writer
+	env       env
+	workloads []workload
+	upstream  *loadtest.Proc
+	targets   map[string]*target // started targets by name
+	wrk       string             // wrk's path, "" to skip the cross-check
+	res       *results
+}
+
+// logf prints a harness message.
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.out, "bench: "+format+"\n", args...)
+}
+
+// newBench prepares the directory and binaries and starts the targets.
+func newBench(c *config, out io.Writer) (_ *bench, err error) {
+	b := &bench{cfg: c, out: out, targets: map[string]*target{}}
+	var only []string
+	if c.only != "" {
+		only = strings.Split(c.only, ",")
+	}
+	if b.workloads, err = loadWorkloads(c.workloads, only); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "fastgate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b.env = env{dir: dir, bin: c.bin, gomaxprocs: c.gomaxprocs, conns: c.conns, pin: c.pin}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if c.pin {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return nil, fmt.Errorf("bench: -pin needs taskset (util-linux)")
+		}
+	}
+	if b.env.bin == "" {
+		b.env.bin = filepath.Join(dir, "bin")
+		b.logf("building fastgate, upstream, loadgen")
+		if err := buildBinaries(b.env.bin); err != nil {
+			return nil, err
+		}
+	}
+	if c.wrk {
+		if p, err := exec.LookPath("wrk"); err == nil {
+			b.wrk = p
+		} else {
+			b.logf("wrk not installed: no wrk cross-check")
+		}
+	}
+	b.res = newResults(c, b)
+	return b, b.startTargets()
+}
+
+// buildBinaries builds the three binaries into dir.
+func buildBinaries(dir string) error {
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"fastgate/cmd/fastgate", "fastgate/cmd/upstream", "fastgate/cmd/loadgen")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("bench: go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// wanted reports whether target name was asked for by -targets.
+func (b *bench) wanted(name string) bool {
+	for _, t := range strings.Split(b.cfg.targets, ",") {
+		if strings.TrimSpace(t) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// startTargets starts the upstream and every asked-for proxy.
+func (b *bench) startTargets() error {
+	p, err := b.env.startUpstream()
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	b.upstream = p
+	if b.wanted(targetDirect) {
+		b.targets[targetDirect] = &target{name: targetDirect, url: "http://" + b.env.upstream, proc: p}
+	}
+	if b.wanted(targetFastgate) {
+		t, err := b.env.startFastgate(targetFastgate, "")
+		if err != nil {
+			return err
+		}
+		b.targets[targetFastgate] = t
+	}
+	for _, name := range []string{targetNginx, targetHAProxy} {
+		if !b.wanted(name) {
+			continue
+		}
+		bin := findProxy(name, b.cfg.install, b.logf)
+		if bin == "" {
+			b.res.Skipped = append(b.res.Skipped, name+": not installed")
+			continue
+		}
+		start := b.env.startNginx
+		args := []string{"-v"}
+		if name == targetHAProxy {
+			start, args = b.env.startHAProxy, []string{"-vv"}
+		}
+		b.res.Versions[name] = versionOf(bin, args...)
+		t, err := start(bin)
+		if err != nil {
+			return err
+		}
+		b.targets[name] = t
+	}
+	return nil
+}
+
+// close stops every process and removes the temporary directory unless -keep.
+func (b *bench) close() {
+	for _, t := range b.targets {
+		t.stop()
+	}
+	if b.upstream != nil {
+		b.upstream.Stop(5 * time.Second) //nolint:errcheck // a bench process
+	}
+	if b.cfg.keep {
+		b.logf("kept %s", b.env.dir)
+		return
+	}
+	os.RemoveAll(b.env.dir)
+}
+
+// run measures every workload.
+func (b *bench) run() (*results, error) {
+	total := 0
+	for i := range b.workloads {
+		total += len(b.rowTargets(&b.workloads[i]))
+	}
+	per := time.Duration(b.cfg.repeat)*b.cfg.runTime + b.cfg.runTime/4
+	if b.wrk != "" {
+		per += b.cfg.runTime.Round(time.Second)
+	}
+	b.logf("%d workloads, %d rows, %d x %s runs each, about %s; others using the CPU skew the figures",
+		len(b.workloads), total, b.cfg.repeat, b.cfg.runTime, (time.Duration(total) * per).Round(time.Second))
+	for i := range b.workloads {
+		if err := b.runWorkload(&b.workloads[i]); err != nil {
+			return nil, err
+		}
+	}
+	b.res.finish()
+	return b.res, nil
+}
+
+// rowTargets returns the targets measured for w, in table order.
+func (b *bench) rowTargets(w *workload) []string {
+	var out []string
+	for _, name := range allTargets {
+		if b.targets[name] == nil {
+			continue
+		}
+		for _, t := range w.Targets {
+			if t == name {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// runWorkload measures w on each of its targets, interleaved.
+func (b *bench) runWorkload(w *workload) error {
+	names := b.rowTargets(w)
+	targets := make([]*target, len(names))
+	for i, name := range names {
+		targets[i] = b.targets[name]
+		if name == targetFastgate && w.fastgateTmpl != "" {
+			t, err := b.env.startFastgate("fastgate-"+w.Name, w.fastgateTmpl)
+			if err != nil {
+				return err
+			}
+			defer t.stop()
+			targets[i] = t
+		}
+	}
+	wr := b.res.workload(w)
+	for _, t := range targets {
+		// warm-up: connections, pools, caches; not measured.
+		if _, err := b.measure(w, t, b.cfg.runTime/4); err != nil {
+			return err
+		}
+	}
+	for rep := range b.cfg.repeat {
+		for i, t := range targets {
+			r, err := b.measure(w, t, b.cfg.runTime)
+			if err != nil {
+				return err
+			}
+			b.logf("%-18s %-9s run %d/%d: %8.0f req/s  %6.2f µs CPU/req  p99 %.2fms  errors %d",
+				w.Name, names[i], rep+1, b.cfg.repeat, r.RPS, r.CPUPerReq, r.P99, r.Errors)
+			wr.row(names[i]).Runs = append(wr.row(names[i]).Runs, r)
+		}
+	}
+	if b.wrk == "" {
+		return nil
+	}
+	for i, t := range targets {
+		r, err := b.measureWrk(w, t, b.cfg.runTime)
+		if err != nil {
+			return err
+		}
+		wr.row(names[i]).Wrk = r
+	}
+	return nil
+}

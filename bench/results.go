@@ -1,0 +1,372 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// results is everything one bench run measured; it is written as JSON.
+type results struct {
+	Date      string            `json:"date"`
+	Commit    string            `json:"commit"`
+	Go        string            `json:"go"`
+	Kernel    string            `json:"kernel"`
+	CPUs      int               `json:"cpus"`
+	Settings  settings          `json:"settings"`
+	Versions  map[string]string `json:"versions"`
+	Skipped   []string          `json:"skipped"`
+	Workloads []*workloadResult `json:"workloads"`
+}
+
+// settings are the knobs of the run.
+type settings struct {
+	RunTimeS   float64 `json:"run_time_s"`
+	Repeat     int     `json:"repeat"`
+	Conns      int     `json:"conns"`
+	GOMAXPROCS int     `json:"fastgate_gomaxprocs"`
+	Pin        bool    `json:"pin"`
+	Generator  string  `json:"generator"`
+	CPUMetric  string  `json:"cpu_metric"`
+}
+
+// workloadResult is one workload's table.
+type workloadResult struct {
+	Name        string           `json:"name"`
+	Description string           `json:"description"`
+	CompareWith string           `json:"compare_with,omitempty"`
+	Rows        []*row           `json:"rows"`
+	Ratios      map[string]ratio `json:"ratios"` // fastgate over nginx / haproxy
+}
+
+// row is one target's measurements of one workload.
+type row struct {
+	Target    string  `json:"target"`
+	Requests  uint64  `json:"requests"` // all measured runs
+	Errors    uint64  `json:"errors"`
+	RPS       stat    `json:"rps"`
+	CPUPerReq stat    `json:"cpu_us_per_req"`
+	P50       stat    `json:"p50_ms"`
+	P99       stat    `json:"p99_ms"`
+	P999      stat    `json:"p99_9_ms"`
+	Runs      []run   `json:"runs"`
+	Wrk       *wrkRun `json:"wrk,omitempty"`
+}
+
+// stat is the median and spread of the repeats.
+type stat struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+// ratio is fastgate's figure divided by another proxy's.
+type ratio struct {
+	CPUPerReq float64 `json:"cpu_us_per_req"`
+	RPS       float64 `json:"rps"`
+}
+
+// newResults starts the results of a run with settings c.
+func newResults(c *config, b *bench) *results {
+	r := &results{
+		Date:     time.Now().Format("2006-01-02"),
+		Commit:   gitCommit(),
+		Go:       runtime.Version(),
+		Kernel:   strings.TrimSpace(readFirstLine("/proc/sys/kernel/osrelease")),
+		CPUs:     runtime.NumCPU(),
+		Versions: map[string]string{},
+		Settings: settings{RunTimeS: c.runTime.Seconds(), Repeat: c.repeat, Conns: c.conns, GOMAXPROCS: c.gomaxprocs,
+			Pin: c.pin, Generator: fmt.Sprintf("loadgen, closed model, %d connections, separate process", c.conns),
+			CPUMetric: "utime+stime of the proxy process (the upstream for direct) from /proc/PID/stat during the run, over requests served"},
+		Skipped: []string{},
+	}
+	if b.wrk != "" {
+		r.Versions["wrk"] = versionOf(b.wrk, "-v")
+	}
+	return r
+}
+
+// gitCommit returns the short commit, with -dirty when the tree has changes.
+func gitCommit() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=7", "--exclude", "*").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func readFirstLine(p string) string {
+	b, _ := os.ReadFile(p)
+	line, _, _ := strings.Cut(string(b), "\n")
+	return line
+}
+
+// workload returns the result of w, adding it on first use.
+func (r *results) workload(w *workload) *workloadResult {
+	for _, wr := range r.Workloads {
+		if wr.Name == w.Name {
+			return wr
+		}
+	}
+	wr := &workloadResult{Name: w.Name, Description: w.Description, CompareWith: w.CompareWith, Ratios: map[string]ratio{}}
+	r.Workloads = append(r.Workloads, wr)
+	return wr
+}
+
+// row returns the row of target, adding it on first use.
+func (wr *workloadResult) row(target string) *row {
+	for _, rw := range wr.Rows {
+		if rw.Target == target {
+			return rw
+		}
+	}
+	rw := &row{Target: target}
+	wr.Rows = append(wr.Rows, rw)
+	return rw
+}
+
+// find returns the row of target or nil.
+func (wr *workloadResult) find(target string) *row {
+	for _, rw := range wr.Rows {
+		if rw.Target == target {
+			return rw
+		}
+	}
+	return nil
+}
+
+// statOf returns the median and range of the values f picks from runs.
+func statOf(runs []run, f func(*run) float64) stat {
+	if len(runs) == 0 {
+		return stat{}
+	}
+	v := make([]float64, len(runs))
+	for i := range runs {
+		v[i] = f(&runs[i])
+	}
+	slices.Sort(v)
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return stat{Median: m, Min: v[0], Max: v[len(v)-1]}
+}
+
+// finish computes the statistics and ratios.
+func (r *results) finish() {
+	for _, wr := range r.Workloads {
+		for _, rw := range wr.Rows {
+			rw.Requests, rw.Errors = 0, 0
+			for _, x := range rw.Runs {
+				rw.Requests += x.Requests
+				rw.Errors += x.Errors
+			}
+			rw.RPS = statOf(rw.Runs, func(x *run) float64 { return x.RPS })
+			rw.CPUPerReq = statOf(rw.Runs, func(x *run) float64 { return x.CPUPerReq })
+			rw.P50 = statOf(rw.Runs, func(x *run) float64 { return x.P50 })
+			rw.P99 = statOf(rw.Runs, func(x *run) float64 { return x.P99 })
+			rw.P999 = statOf(rw.Runs, func(x *run) float64 { return x.P999 })
+		}
+	}
+	for _, wr := range r.Workloads {
+		fg := wr.find(targetFastgate)
+		if fg == nil {
+			continue
+		}
+		base := wr
+		if wr.find(targetNginx) == nil && wr.find(targetHAProxy) == nil && wr.CompareWith != "" {
+			for _, o := range r.Workloads {
+				if o.Name == wr.CompareWith {
+					base = o
+				}
+			}
+		}
+		for _, other := range []string{targetNginx, targetHAProxy} {
+			o := base.find(other)
+			if o == nil || o.CPUPerReq.Median == 0 || o.RPS.Median == 0 {
+				continue
+			}
+			wr.Ratios[other] = ratio{CPUPerReq: fg.CPUPerReq.Median / o.CPUPerReq.Median, RPS: fg.RPS.Median / o.RPS.Median}
+		}
+	}
+}
+
+// fmtStat formats a median with its range.
+func fmtStat(s stat, prec int, single bool) string {
+	if single || s.Min == s.Max {
+		return fmtNum(s.Median, prec)
+	}
+	return fmt.Sprintf("%s (%s–%s)", fmtNum(s.Median, prec), fmtNum(s.Min, prec), fmtNum(s.Max, prec))
+}
+
+// fmtNum formats v with prec decimals and thousands separators.
+func fmtNum(v float64, prec int) string {
+	s := fmt.Sprintf("%.*f", prec, v)
+	intPart, frac, _ := strings.Cut(s, ".")
+	var b []byte
+	for i, c := range []byte(intPart) {
+		if i > 0 && (len(intPart)-i)%3 == 0 && intPart[i-1] != '-' {
+			b = append(b, ',')
+		}
+		b = append(b, c)
+	}
+	if frac != "" {
+		b = append(append(b, '.'), frac...)
+	}
+	return string(b)
+}
+
+// tableRows returns the header and cells of a workload's table.
+func (r *results) tableRows(wr *workloadResult) ([]string, [][]string) {
+	single := r.Settings.Repeat == 1
+	head := []string{"target", "requests/s", "CPU µs / request", "p50 ms", "p99 ms", "p99.9 ms", "errors"}
+	hasWrk := false
+	for _, rw := range wr.Rows {
+		hasWrk = hasWrk || rw.Wrk != nil
+	}
+	if hasWrk {
+		head = append(head, "wrk req/s", "wrk µs/req", "wrk p99 ms")
+	}
+	var rows [][]string
+	for _, rw := range wr.Rows {
+		name := rw.Target
+		if name == targetDirect {
+			name = "direct (upstream CPU)"
+		}
+		cells := []string{name, fmtStat(rw.RPS, 0, single), fmtStat(rw.CPUPerReq, 1, single),
+			fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single), fmtNum(float64(rw.Errors), 0)}
+		if hasWrk {
+			if w := rw.Wrk; w != nil {
+				cells = append(cells, fmtNum(w.RPS, 0), fmtNum(w.CPUPerReq, 1), fmtNum(w.P99, 2))
+			} else {
+				cells = append(cells, "-", "-", "-")
+			}
+		}
+		rows = append(rows, cells)
+	}
+	return head, rows
+}
+
+// ratioLines describes fastgate's ratios of a workload.
+func (wr *workloadResult) ratioLines() []string {
+	var out []string
+	for _, other := range []string{targetNginx, targetHAProxy} {
+		rt, ok := wr.Ratios[other]
+		if !ok {
+			continue
+		}
+		vs := other
+		if wr.find(other) == nil && wr.CompareWith != "" {
+			vs += " (" + wr.CompareWith + ")"
+		}
+		out = append(out, fmt.Sprintf("fastgate / %s: CPU µs per request ×%.2f, requests/s ×%.2f", vs, rt.CPUPerReq, rt.RPS))
+	}
+	return out
+}
+
+// printTables prints one aligned table per workload.
+func (r *results) printTables(w io.Writer) {
+	fmt.Fprintf(w, "\nfastgate bench %s %s: %d connections, %s runs, median of %d (min–max), fastgate GOMAXPROCS=%d, pin=%v\n",
+		r.Date, r.Commit, r.Settings.Conns, time.Duration(r.Settings.RunTimeS*float64(time.Second)), r.Settings.Repeat,
+		r.Settings.GOMAXPROCS, r.Settings.Pin)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "skipped: %s\n", s)
+	}
+	for _, wr := range r.Workloads {
+		fmt.Fprintf(w, "\n%s — %s\n", wr.Name, wr.Description)
+		head, rows := r.tableRows(wr)
+		widths := make([]int, len(head))
+		for i, h := range head {
+			widths[i] = len([]rune(h))
+		}
+		for _, cells := range rows {
+			for i, c := range cells {
+				widths[i] = max(widths[i], len([]rune(c)))
+			}
+		}
+		line := func(cells []string) {
+			for i, c := range cells {
+				pad := widths[i] - len([]rune(c))
+				if i == 0 {
+					fmt.Fprintf(w, "  %s%s", c, strings.Repeat(" ", pad))
+				} else {
+					fmt.Fprintf(w, "  %s%s", strings.Repeat(" ", pad), c)
+				}
+			}
+			fmt.Fprintln(w)
+		}
+		line(head)
+		for _, cells := range rows {
+			line(cells)
+		}
+		for _, l := range wr.ratioLines() {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+}
+
+// markdown returns the tables as Markdown, for the README.
+func (r *results) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!-- generated by `make bench` (go run ./bench); do not edit -->\n")
+	fmt.Fprintf(&b, "Measured %s at %s, %d CPUs, %s: loadgen with %d connections, %gs per run, median of %d interleaved runs (min–max); fastgate GOMAXPROCS=%d, nginx 1 worker, HAProxy nbthread 1; CPU µs / request is the proxy process's utime+stime over requests served.\n",
+		r.Date, r.Commit, r.CPUs, r.Go, r.Settings.Conns, r.Settings.RunTimeS, r.Settings.Repeat, r.Settings.GOMAXPROCS)
+	for _, wr := range r.Workloads {
+		fmt.Fprintf(&b, "\n**%s** — %s\n\n", wr.Name, wr.Description)
+		head, rows := r.tableRows(wr)
+		b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
+		for i := range head {
+			if i == 0 {
+				b.WriteString("---|")
+			} else {
+				b.WriteString("---:|")
+			}
+		}
+		b.WriteString("\n")
+		for _, cells := range rows {
+			b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+		}
+		for _, l := range wr.ratioLines() {
+			fmt.Fprintf(&b, "\n%s", l)
+		}
+		if len(wr.ratioLines()) > 0 {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// write writes DATE-COMMIT.json and .svg and latest.{json,md,svg} into dir.
+func (r *results) write(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	js = append(js, '\n')
+	svg := r.svg()
+	base := r.Date + "-" + r.Commit
+	files := map[string][]byte{
+		base + ".json": js, base + ".svg": svg,
+		"latest.json": js, "latest.svg": svg, "latest.md": []byte(r.markdown()),
+	}
+	var names []string
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		names = append(names, p)
+	}
+	slices.Sort(names)
+	return names, nil
+}
