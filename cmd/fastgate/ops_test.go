@@ -506,3 +506,32 @@ routes:
 	}
 	t.Logf("sample 0.5: %d of %d requests logged", lines, n)
 }
+
+// TestReloadNeedsRestart checks that a reload changing the listen address
+// applies the rest and says the address needs a restart.
+func TestReloadNeedsRestart(t *testing.T) {
+	a := startUpstream(t, "a")
+	body := `
+upstreams:
+  a: {targets: [{url: "{{a}}"}]}
+routes:
+  - {name: base, match: {path: "/base"}, upstream: a}
+`
+	g := startGateway(t, body, a)
+	other := freePort(t)
+	cfg := writeConfig(t, "listen: \""+other+"\"\nadmin: {listen: \""+g.adminAddr+"\"}\n"+body+
+		"  - {name: added, match: {path: \"/added\"}, upstream: a}\n", a)
+	data, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(g.configPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := g.admin(t, "POST", "/reload", ""); r.status != 200 {
+		t.Fatalf("reload: %d %s", r.status, r.body)
+	}
+	if r := g.get(t, "/added"); r.status != 200 {
+		t.Fatalf("route added with the listen change: %d", r.status)
+	}
+	waitFor(t, "the restart warning", 5*time.Second, func() bool {
+		return strings.Contains(g.stderr.String(), "need a restart to take effect") && strings.Contains(g.stderr.String(), "listen")
+	})
+}
