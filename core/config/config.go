@@ -34,6 +34,14 @@ type Config struct {
 	// Routes are matched as described in the README ("Routing"): host first,
 	// then path template, then methods, headers and query.
 	Routes []*Route `json:"routes" yaml:"routes"`
+
+	// RateLimit is the default rate limit (one mapping or a list) of every
+	// route that sets none; each route counts its own buckets. A route opts
+	// out with rate_limit: off. Default none.
+	RateLimit RateLimits `json:"rate_limit" yaml:"rate_limit"`
+
+	// Redis is the server that rate limits with scope: global share.
+	Redis Redis `json:"redis" yaml:"redis"`
 }
 
 // Server tunes the downstream listener. Every zero field takes the value of
@@ -90,9 +98,15 @@ type Server struct {
 // Upstream is a named group of targets with one balancing policy, one
 // connection pool configuration and one set of timeouts.
 type Upstream struct {
-	// Balancer is the policy picking a target per request. Default
-	// "round_robin", the only policy so far.
+	// Balancer is the policy picking a target per request: round_robin
+	// (the default), weighted, random, least_conn, p2c, p2c_ewma,
+	// consistent_hash (Maglev, or hash.algorithm: ring), maglev or ring.
+	// Weights count for every policy but round_robin.
 	Balancer string `json:"balancer" yaml:"balancer"`
+
+	// Hash is the request key of consistent-hash balancers; required with
+	// them, not allowed with other balancers.
+	Hash Hash `json:"hash" yaml:"hash"`
 
 	// Targets are the upstream endpoints. At least one.
 	Targets []Target `json:"targets" yaml:"targets"`
@@ -103,6 +117,19 @@ type Upstream struct {
 
 	// Timeouts bound the time spent on the upstream.
 	Timeouts Timeouts `json:"timeouts" yaml:"timeouts"`
+
+	// Retries send a failed attempt again to another target, within a
+	// budget. Default: one retry on connect errors, resets, per-try
+	// timeouts, 502, 503 and 504.
+	Retries Retries `json:"retries" yaml:"retries"`
+
+	// Health configures active health checks, passive outlier ejection and
+	// the panic threshold.
+	Health Health `json:"health" yaml:"health"`
+
+	// CircuitBreaker limits the requests in flight and waiting for a
+	// connection. Default: unlimited.
+	CircuitBreaker CircuitBreaker `json:"circuit_breaker" yaml:"circuit_breaker"`
 }
 
 // Target is one endpoint of an upstream.
@@ -185,6 +212,14 @@ type Route struct {
 	// Timeout overrides the upstream's timeouts.request for this route.
 	// Default 0: the upstream's.
 	Timeout Duration `json:"timeout" yaml:"timeout"`
+
+	// RateLimit limits the route's request rate: one limit as a mapping,
+	// several as a list (all must admit), or "off" to opt out of the
+	// top-level rate_limit. Absent: the top-level rate_limit, if any.
+	RateLimit RateLimits `json:"rate_limit" yaml:"rate_limit"`
+
+	// Concurrency caps the route's requests in flight. Absent: no cap.
+	Concurrency *Concurrency `json:"concurrency" yaml:"concurrency"`
 }
 
 // Match selects requests. All given conditions must hold.

@@ -282,6 +282,21 @@ routes:
 			ReadBufferSize: 1 << 10, WriteBufferSize: 8 << 10, MaxBufferedBody: 1 << 20,
 		},
 		Timeouts: Timeouts{Connect: Duration(time.Second), Request: Duration(2 * time.Second)},
+		Retries: Retries{
+			Attempts: 2, Budget: 0.2, MinRetries: 3, On: []string{"connect_error", "reset", "timeout", "502", "503", "504"},
+			Backoff: Backoff{Base: Duration(25 * time.Millisecond), Max: Duration(250 * time.Millisecond)},
+		},
+		Health: Health{
+			Active: ActiveHealth{
+				Interval: Duration(5 * time.Second), Jitter: Duration(500 * time.Millisecond), Timeout: Duration(time.Second),
+				ExpectedStatus: "200-399", Healthy: 2, Unhealthy: 3,
+			},
+			Passive: PassiveHealth{
+				ConsecutiveFailures: new(5), EjectionTime: Duration(30 * time.Second), MaxEjectionTime: Duration(300 * time.Second),
+				MaxEjectionPercent: 50, OnStatus: []int{500, 502, 503, 504},
+			},
+			PanicThreshold: 50,
+		},
 	}
 	want := &Config{
 		Listen:    ":8080",

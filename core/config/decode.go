@@ -38,6 +38,9 @@ func (d *decoder) decode(path string, v any, dst reflect.Value) {
 	case sizeType:
 		d.decodeUnit(path, `a size such as "4MiB"`, v, dst, parseSizeInt)
 		return
+	case rateLimitsType:
+		d.decodeRateLimits(path, v, dst)
+		return
 	}
 	switch dst.Kind() {
 	case reflect.Pointer:

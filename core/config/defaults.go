@@ -52,7 +52,8 @@ func BuiltinDefaults() Defaults {
 
 // Balancer names.
 const (
-	// BalancerRoundRobin takes the targets in turn; the default.
+	// BalancerRoundRobin takes the targets in turn; the default. The
+	// other policies are in resilience.go.
 	BalancerRoundRobin = "round_robin"
 )
 
@@ -97,6 +98,7 @@ func (c *Config) SetDefaults(d *Defaults) {
 			r.setDefaults(i)
 		}
 	}
+	c.setRateLimitDefaults()
 }
 
 func (s *Server) setDefaults(d *Server) {
@@ -126,6 +128,7 @@ func (u *Upstream) setDefaults(d *Defaults) {
 	u.Pool.setDefaults(&d.Pool)
 	setZero(&u.Timeouts.Connect, d.Timeouts.Connect)
 	setZero(&u.Timeouts.Request, d.Timeouts.Request)
+	u.setResilienceDefaults()
 }
 
 func (p *Pool) setDefaults(d *Pool) {

@@ -215,10 +215,10 @@ func TestParseErrors(t *testing.T) {
 	f("yaml", "routes:\n- match: {path: /a}\n- match: {paht: /b}\n",
 		`routes[1].match.paht: unknown field "paht" (known: hosts, path, methods, headers, query); did you mean "path"?`)
 	f("yaml", "lisen: :80\n",
-		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes); did you mean "listen"?`)
+		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes, rate_limit, redis); did you mean "listen"?`)
 	f("yaml", "upstreams: {my svc: {targets: [{url: x, wieght: 2}], zzz: 1}}\n",
 		`upstreams["my svc"].targets[0].wieght: unknown field "wieght" (known: url, weight); did you mean "weight"?`+"\n"+
-			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, targets, pool, timeouts)`)
+			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, hash, targets, pool, timeouts, retries, health, circuit_breaker)`)
 	f("json", `{"server": {"concurency": 5}}`,
 		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, drain_timeout, trusted_proxies); did you mean "concurrency"?`)
 
@@ -264,7 +264,7 @@ routes:
 		`server.read_timeout: invalid duration "soon"; write a number with a unit, such as "250ms", "30s" or "1m30s" (units: ns, us, ms, s, m, h)`,
 		`server.concurrency: want an integer, got string "lots"`,
 		`upstreams.users.targets[0].url: environment variable "USERS_URL" is not set (set it, or write ${USERS_URL:-default})`,
-		`upstreams.users.balancr: unknown field "balancr" (known: balancer, targets, pool, timeouts); did you mean "balancer"?`,
+		`upstreams.users.balancr: unknown field "balancr" (known: balancer, hash, targets, pool, timeouts, retries, health, circuit_breaker); did you mean "balancer"?`,
 		`routes[0].timeout: duration "5" has no unit; write one, such as "5s" or "5ms" (units: ns, us, ms, s, m, h)`,
 	}, "\n"))
 
@@ -484,7 +484,7 @@ listen: "127.0.0.1:99999"
 server: {read_timeout: 30}
 upstreams:
   users:
-    balancer: p2c
+    balancer: p3c
     targets: [{url: "http://a:1"}]
     pool: {max_conns: many}
 routes:

@@ -173,6 +173,9 @@ func (c *Config) Redacted() *Config {
 	if r.Admin.Token != "" {
 		r.Admin.Token = Redacted
 	}
+	if r.Redis.Password != "" {
+		r.Redis.Password = Redacted
+	}
 	for _, u := range r.Upstreams {
 		if u == nil {
 			continue

@@ -23,6 +23,7 @@ func (c *Config) Validate() error {
 		validateUpstream(&errs, pathField("upstreams", name), name, c.Upstreams[name])
 	}
 	validateRoutes(&errs, c)
+	validateRateLimitConfig(&errs, c)
 	return errs.err()
 }
 
@@ -117,10 +118,6 @@ func validName(s string) bool {
 
 const nameCharset = "letters, digits, '_', '.' and '-'"
 
-// unsupportedBalancers are the policies the design names that are not
-// implemented yet.
-var unsupportedBalancers = []string{"weighted", "least_conn", "p2c", "p2c_ewma", "consistent_hash", "random"}
-
 func validateUpstream(errs *Errors, path, name string, u *Upstream) {
 	if !validName(name) {
 		errs.add(path, fmt.Sprintf("name %q may only use %s", name, nameCharset))
@@ -133,17 +130,7 @@ func validateUpstream(errs *Errors, path, name string, u *Upstream) {
 	validateTargets(errs, path+".targets", u.Targets)
 	validatePool(errs, path+".pool", &u.Pool)
 	validateTimeouts(errs, path+".timeouts", &u.Timeouts)
-}
-
-func validateBalancer(errs *Errors, path, b string) {
-	switch {
-	case b == "" || b == BalancerRoundRobin:
-	case slices.Contains(unsupportedBalancers, b):
-		errs.add(path, fmt.Sprintf("%q is not supported yet (supported: %s)", b, BalancerRoundRobin))
-	default:
-		known := append([]string{BalancerRoundRobin}, unsupportedBalancers...)
-		errs.add(path, fmt.Sprintf("unknown balancer %q (known: %s; supported: %s)%s", b, strings.Join(known, ", "), BalancerRoundRobin, didYouMean(b, known)))
-	}
+	validateResilience(errs, path, u)
 }
 
 func validateTargets(errs *Errors, path string, targets []Target) {

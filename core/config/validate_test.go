@@ -116,15 +116,16 @@ upstreams:
   "my svc": {targets: [{url: "http://a"}]}
   empty: null
   p2c: {balancer: p2c, targets: [{url: "http://a"}]}
+  ch: {balancer: consistent_hash, targets: [{url: "http://a"}]}
   rr: {balancer: round_robbin, targets: [{url: "http://a"}]}
   none: {targets: []}
 routes: [{upstream: none}]
 `,
+		`upstreams.ch.hash.key: required with balancer consistent_hash: say what to hash, such as "header:X-User-ID", "cookie:session", "query:user", "ip" or "path"`,
 		`upstreams.empty: is empty; give it targets, such as targets: [{url: "http://127.0.0.1:9001"}]`,
 		`upstreams["my svc"]: name "my svc" may only use letters, digits, '_', '.' and '-'`,
 		`upstreams.none.targets: at least one target is required, such as [{url: "http://127.0.0.1:9001"}]`,
-		`upstreams.p2c.balancer: "p2c" is not supported yet (supported: round_robin)`,
-		`upstreams.rr.balancer: unknown balancer "round_robbin" (known: round_robin, weighted, least_conn, p2c, p2c_ewma, consistent_hash, random; supported: round_robin); did you mean "round_robin"?`)
+		`upstreams.rr.balancer: unknown balancer "round_robbin" (known: round_robin, weighted, random, least_conn, p2c, p2c_ewma, consistent_hash, maglev, ring); did you mean "round_robin"?`)
 
 	// targets
 	f(`
@@ -276,6 +277,7 @@ server: {max_header_bytes: 100}
 upstreams:
   users:
     balancer: least_conn
+    hash: {key: "ip"}
     targets: [{url: "https://users:443"}, {url: "http://users:8080/v1"}]
     timeouts: {connect: 1s, per_try: 10s, request: 5s}
   orders: {targets: [{url: "http://orders"}, {url: "http://ORDERS:80"}]}
@@ -292,10 +294,10 @@ routes:
 		`server.max_header_bytes: must be at least 1KiB, got 100B`,
 		`upstreams.orders.targets[1].url: orders:80 is the address of targets[0] too; list each target once (weights give a bigger share)`,
 		`upstreams.orders.pool.max_conns: must be > 0, got -5`,
-		`upstreams.users.balancer: "least_conn" is not supported yet (supported: round_robin)`,
 		`upstreams.users.targets[0].url: https targets are not supported yet; use http://`,
 		`upstreams.users.targets[1].url: must not have a path ("/v1"): routes own paths; use a route's rewrite.strip_prefix or rewrite.path`,
 		`upstreams.users.timeouts.per_try: 10s is longer than request 5s, which always fires first; lower per_try or raise request`,
+		`upstreams.users.hash: only consistent_hash balances on a key; set balancer: consistent_hash or remove hash (balancer is "least_conn")`,
 		`routes[0].rewrite.path: unknown parameter {user} (the route's path has: id)`,
 		`routes[1].name: "users" is already used by routes[0]`,
 		`routes[1].match.path: must start with "/", got "users"`,
@@ -336,6 +338,9 @@ func TestValidateUnset(t *testing.T) {
 		`upstreams.u.pool.max_buffered_body: must be > 0, such as "1MiB", got 0B`,
 		`upstreams.u.timeouts.connect: must be > 0, such as "30s", got 0s`,
 		`upstreams.u.timeouts.request: must be > 0, such as "30s", got 0s`,
+		`upstreams.u.retries.attempts: must be 1 (no retries) to 10, got 0`,
+		`upstreams.u.retries.budget: must be a share in (0, 1], such as 0.2; got 0`,
+		`upstreams.u.health.passive.max_ejection_percent: must be 1-100, got 0`,
 		`routes[0].name: name "" may only use letters, digits, '_', '.' and '-', and must not be empty`,
 		`routes[0].match.path: must start with "/", got ""`,
 		`routes[0].match.methods[0]: "get" is not an uppercase HTTP method such as "GET"`,
