@@ -3,6 +3,7 @@
 package core
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -14,9 +15,31 @@ import (
 // listeners and asserts that the steady state allocates nothing, in any
 // goroutine. The access log is on but samples nothing (sample below 1e-9).
 func TestRequestPathAllocs(t *testing.T) {
+	testRequestPathAllocs(t, "access_log: {path: /dev/null, sample: 0.000000001}")
+}
+
+// TestRequestPathAllocsBalancers is the same over p2c, p2c_ewma and
+// Maglev keyed by a header, with retries, passive health, a breaker and an
+// active health checker running.
+func TestRequestPathAllocsBalancers(t *testing.T) {
+	const resilience = "\n    health: {active: {path: /healthz, interval: 100ms}}\n    circuit_breaker: {max_requests: 1000, max_pending: 1000}\n"
+	f := func(name, balancer string) {
+		t.Run(name, func(t *testing.T) {
+			cfg := strings.Replace(benchConfig, `  users: {targets: [{url: "http://10.0.0.1:80"}, {url: "http://10.0.0.2:80"}]}`,
+				"  users:\n    targets: [{url: \"http://10.0.0.1:80\"}, {url: \"http://10.0.0.2:80\"}]\n    "+balancer+resilience, 1)
+			testRequestPathAllocs(t, "access_log: {path: off}", func(c *string) { *c = cfg })
+		})
+	}
+	f("p2c", "balancer: p2c")
+	f("p2c_ewma", "balancer: p2c_ewma")
+	f("maglev", `balancer: consistent_hash`+"\n    "+`hash: {key: "header:X-User-ID", bounded_load: 1.25}`)
+	f("ring ip", `balancer: consistent_hash`+"\n    "+`hash: {key: ip, algorithm: ring}`)
+}
+
+func testRequestPathAllocs(t *testing.T, extra string, cfgOpts ...func(*string)) {
 	f := func(name, uri string, build func(req *fasthttp.Request)) {
 		t.Helper()
-		h := benchHarness(t, "access_log: {path: /dev/null, sample: 0.000000001}")
+		h := benchHarnessConfig(t, cfgOpts, extra)
 		req := fasthttp.AcquireRequest()
 		resp := fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
@@ -45,6 +68,7 @@ func TestRequestPathAllocs(t *testing.T) {
 		req.Header.Set("X-Hop", "1")
 		req.Header.Set("X-Request-Id", "abc-123")
 		req.Header.Set("X-Forwarded-For", "1.2.3.4")
+		req.Header.Set("X-User-ID", "user-7")
 	})
 	body := make1K()
 	f("POST 1KiB", "http://gw.local/api/orders/new", func(req *fasthttp.Request) {

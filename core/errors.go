@@ -34,6 +34,9 @@ var (
 	errPoolExhausted    = &Error{fasthttp.StatusServiceUnavailable, errors.New("upstream connection pool exhausted")}
 	errInternal         = &Error{fasthttp.StatusInternalServerError, errors.New("internal gateway error")}
 	errNoTarget         = &Error{fasthttp.StatusServiceUnavailable, errors.New("no healthy target in the upstream")}
+	// The circuit breaker's answers carry Retry-After: 1.
+	errBreakerOpen    = &Error{fasthttp.StatusServiceUnavailable, errors.New("upstream circuit breaker open: too many requests in flight (circuit_breaker.max_requests)")}
+	errBreakerPending = &Error{fasthttp.StatusServiceUnavailable, errors.New("upstream circuit breaker open: too many requests waiting for a connection (circuit_breaker.max_pending)")}
 )
 
 var (

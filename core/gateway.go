@@ -30,6 +30,7 @@ import (
 
 	"fastgate/core/accesslog"
 	"fastgate/core/config"
+	"fastgate/lb"
 )
 
 // Options are the gateway's settings that are not in the config file.
@@ -97,6 +98,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.accessLog = snap.accessLog
 	g.snap.Store(snap)
+	snap.startHealth(g.log)
 	g.live = []*Snapshot{snap}
 	g.srv = g.newServer(&cfg.Server)
 	return g, nil
@@ -192,6 +194,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, s := range g.live {
+		s.stopHealth(nil)
 		s.Close()
 	}
 	// After a drain timeout requests may still be running and logging;
@@ -221,6 +224,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	}
 	g.warnRestart(old.cfg, cfg)
 	g.snap.Store(next)
+	next.startHealth(g.log)
 	g.accessLog = next.accessLog
 	g.live = append(g.live, next)
 	g.retiring.Add(1)
@@ -267,6 +271,7 @@ func (g *Gateway) retire(old *Snapshot) {
 	defer g.mu.Unlock()
 	cur := g.snap.Load()
 	old.closeTargets(cur)
+	old.stopHealth(cur)
 	old.closeFilters(cur)
 	g.metrics.retain(cur)
 	for i, s := range g.live {
@@ -449,14 +454,20 @@ func (s *Snapshot) noRoute(ctx *fasthttp.RequestCtx, x *exchange) {
 // upstream's response, cleaned of hop-by-hop headers, in ctx.Response.
 func (s *Snapshot) proxy(ctx *fasthttp.RequestCtx, x *exchange, r *route, path []byte) {
 	req := &ctx.Request
+	// The hash key is read before the rewrite: the client's path and query
+	// identify it.
+	key := r.upstream.hashKey(ctx, x, path)
 	x.uri = r.appendRequestURI(x.uri[:0], x, path, ctx.URI().QueryString())
 	closeDownstream := req.Header.ConnectionClose()
 	x.buf = stripRequestHopByHop(&req.Header, x.buf)
 	s.setForwarded(x, ctx)
 	req.SetRequestURIBytes(x.uri)
 
-	if err := s.exchangeWith(ctx, x, r); err != nil {
+	if err := s.exchangeWith(ctx, x, r, key); err != nil {
 		writeError(&ctx.Response, err, x.requestID)
+		if err == errBreakerOpen || err == errBreakerPending {
+			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+		}
 	} else {
 		x.buf = stripResponseHopByHop(&ctx.Response.Header, x.buf)
 		ctx.Response.Header.SetBytesV(strXRequestID, x.requestID)
@@ -466,37 +477,123 @@ func (s *Snapshot) proxy(ctx *fasthttp.RequestCtx, x *exchange, r *route, path [
 	}
 }
 
-// exchangeWith picks a target and exchanges the request with it. A request
-// that failed on a stale keep-alive connection (closed by the upstream before
-// it answered) is sent once more on a fresh connection when idempotent.
-func (s *Snapshot) exchangeWith(ctx *fasthttp.RequestCtx, x *exchange, r *route) *Error {
+// exchangeWith exchanges the request with targets of r's upstream: within
+// the circuit breaker, with the target the balancer picks for key, and
+// again with a different target when the attempt failed in a way the
+// upstream's retry policy retries (see retryPolicy.retryable), while
+// attempts, the retry budget and the route's deadline allow, after a
+// jittered backoff. The client gets the last attempt's response. Nothing
+// reaches the client before exchangeWith returns, so a retry never follows
+// response bytes.
+//
+// A request that failed on a stale keep-alive connection (closed by the
+// upstream before it answered) is first sent once more to the same target
+// on a new connection when idempotent, at once: the pool is at fault, not
+// the target, so that resend counts neither as an attempt, against the
+// budget, nor in passive health.
+func (s *Snapshot) exchangeWith(ctx *fasthttp.RequestCtx, x *exchange, r *route, key uint64) *Error {
 	up := r.upstream
+	if !up.breaker.TryBegin() {
+		up.metrics.breakerRequests.Inc()
+		return errBreakerOpen
+	}
+	defer up.breaker.End()
+	up.budget.BeginRequest()
+	defer up.budget.EndRequest()
+	var pending *lb.Breaker
+	if up.pending {
+		pending = up.breaker
+	}
 	now := ctx.Time()
 	deadline := now.Add(r.timeout)
-	i := up.balancer.Pick(0, 0)
+	idempotent := isIdempotent(x.method)
+	i := up.balancer.Pick(key, 0)
 	if i < 0 {
 		return errNoTarget
 	}
-	t := up.targets[i]
-	x.target, x.upStart = t, now
-	s.setUpstreamHost(&ctx.Request.Header, r, t)
-	retryable, err := t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry))
-	if err != nil && retryable && isIdempotent(x.method) {
-		t.codes.inc(0, 0)
-		// The other idle connections are likely stale too (an upstream
-		// restart or idle timeout closes them together).
-		t.hc.CloseIdleConnections()
+	var skip uint64
+	stale, retrying := false, false
+	for try := 1; ; try++ {
+		t := up.targets[i]
+		x.target, x.upStart = t, now
+		s.setUpstreamHost(&ctx.Request.Header, r, t)
+		a := t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry), pending)
+		if a.err != nil && a.stale && idempotent && !stale {
+			stale = true
+			t.codes.inc(0, 0)
+			// The other idle connections are likely stale too (an upstream
+			// restart or idle timeout closes them together).
+			t.hc.CloseIdleConnections()
+			ctx.Response.Reset()
+			now = time.Now()
+			x.upStart = now
+			a = t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry), pending)
+		}
+		if retrying {
+			up.budget.EndRetry()
+			retrying = false
+		}
+		status := up.report(t, &a, &ctx.Response, now)
+		if a.err == nil && !up.retry.statuses.has(status) {
+			return nil // fast path: a response the policy keeps
+		}
+		if try >= up.retry.attempts || !up.retry.retryable(a.fail, status, idempotent, a.written) {
+			return a.err
+		}
+		if i < 64 {
+			skip |= 1 << uint(i)
+		}
+		j := up.balancer.Pick(key, skip)
+		if j < 0 {
+			return a.err
+		}
+		if !up.budget.TryRetry() {
+			up.metrics.budgetExhausted.Inc()
+			return a.err
+		}
+		if now = backoffWithin(up.retry.backoff(try-1), deadline); now.IsZero() {
+			up.budget.EndRetry()
+			return a.err
+		}
+		retrying = true
+		up.metrics.retries.Inc()
 		ctx.Response.Reset()
-		now = time.Now()
-		x.upStart = now
-		_, err = t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry))
+		i = j
 	}
-	if err != nil {
-		t.codes.inc(0, 0)
-	} else {
-		t.codes.inc(0, ctx.Response.StatusCode())
+}
+
+// report counts one attempt in the target's metrics and passive health
+// (and its latency, for p2c_ewma), and returns the response status, or 0
+// when the attempt failed. now is when the attempt began.
+func (up *upstream) report(t *target, a *attempt, resp *fasthttp.Response, now time.Time) int {
+	status := 0
+	if a.err == nil {
+		status = resp.StatusCode()
 	}
-	return err
+	t.codes.inc(0, status)
+	if a.fail == failPool || a.fail == failLimit {
+		return status // not the target's doing
+	}
+	t.lb.ReportResult(now.UnixNano(), up.failed(a.fail, status))
+	if up.ewma && (a.err == nil || a.fail == failTimeout) {
+		end := time.Now()
+		t.lb.Observe(end.UnixNano(), end.Sub(now))
+	}
+	return status
+}
+
+// backoffWithin sleeps for d and returns the time after it; it returns the
+// zero time at once when d would reach deadline.
+func backoffWithin(d time.Duration, deadline time.Time) time.Time {
+	now := time.Now()
+	if !now.Add(d).Before(deadline) {
+		return time.Time{}
+	}
+	if d <= 0 {
+		return now
+	}
+	time.Sleep(d)
+	return time.Now()
 }
 
 func (s *Snapshot) setUpstreamHost(h *fasthttp.RequestHeader, r *route, t *target) {

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"fastgate/lb"
 )
 
 // Metric names (README "Metrics"). Labels are route, upstream and target
@@ -21,6 +23,13 @@ const (
 	metricReloads          = "fastgate_config_reloads_total"
 	metricAccessLogLines   = "fastgate_access_log_lines_total"
 	metricAccessLogDropped = "fastgate_access_log_dropped_total"
+
+	metricUpstreamHealthy   = "fastgate_upstream_healthy"
+	metricUpstreamEjections = "fastgate_upstream_ejections_total"
+	metricUpstreamPanic     = "fastgate_upstream_panic"
+	metricUpstreamRetries   = "fastgate_upstream_retries_total"
+	metricBudgetExhausted   = "fastgate_upstream_retry_budget_exhausted_total"
+	metricBreakerRejected   = "fastgate_upstream_breaker_rejected_total"
 )
 
 // unmatchedRoute labels requests that matched no route (404, 405) or could
@@ -101,23 +110,49 @@ func (m *Metrics) upstream(name string) *upstreamMetrics {
 		um.set = m.set
 		um.duration = m.set.GetOrCreatePrometheusHistogramExt(metricUpstreamDuration+"{"+um.label+"}", durationBuckets)
 		um.names = append(um.names, metricUpstreamDuration+"{"+um.label+"}")
-		um.targets = make(map[string]*codeCounters)
+		um.retries = um.counter(metricUpstreamRetries + "{" + um.label + "}")
+		um.budgetExhausted = um.counter(metricBudgetExhausted + "{" + um.label + "}")
+		um.breakerRequests = um.counter(metricBreakerRejected + "{" + um.label + `,limit="max_requests"}`)
+		um.breakerPending = um.counter(metricBreakerRejected + "{" + um.label + `,limit="max_pending"}`)
+		um.gauge(metricUpstreamPanic+"{"+um.label+"}", func() float64 {
+			if up := um.live.Load(); up != nil && up.set.Panic() {
+				return 1
+			}
+			return 0
+		})
+		um.targets = make(map[string]*targetMetrics)
 		m.upstreams[name] = um
 	}
 	return um
 }
 
-// target returns the per-code request counters of one target of upstream.
-func (m *Metrics) target(upstream, addr string) *codeCounters {
+// target returns the per-code request counters of one target of upstream,
+// and registers its health gauges over lbt.
+func (m *Metrics) target(upstream, addr string, lbt *lb.Target) *codeCounters {
 	um := m.upstream(upstream)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cc := um.targets[addr]
-	if cc == nil {
-		cc = &codeCounters{set: m.set, prefix: metricUpstreamRequests + "{" + um.label + `,target="` + addr + `",code="`}
-		um.targets[addr] = cc
+	tm := um.targets[addr]
+	if tm == nil {
+		label := um.label + `,target="` + addr + `"`
+		tm = &targetMetrics{codes: codeCounters{set: m.set, prefix: metricUpstreamRequests + "{" + label + `,code="`}}
+		tm.names = []string{metricUpstreamHealthy + "{" + label + "}", metricUpstreamEjections + "{" + label + "}"}
+		m.set.GetOrCreateGauge(tm.names[0], func() float64 {
+			if t := tm.lb.Load(); t != nil && t.Available() {
+				return 1
+			}
+			return 0
+		})
+		m.set.GetOrCreateGauge(tm.names[1], func() float64 {
+			if t := tm.lb.Load(); t != nil {
+				return float64(t.Ejections())
+			}
+			return 0
+		})
+		um.targets[addr] = tm
 	}
-	return cc
+	tm.lb.Store(lbt)
+	return &tm.codes
 }
 
 // retain unregisters the series of routes, upstreams and targets that s
@@ -139,9 +174,9 @@ func (m *Metrics) retain(s *Snapshot) {
 			delete(m.upstreams, name)
 			continue
 		}
-		for addr, cc := range um.targets {
+		for addr, tm := range um.targets {
 			if !up.hasTarget(addr) {
-				cc.unregister()
+				tm.unregister(m.set)
 				delete(um.targets, addr)
 			}
 		}
@@ -177,22 +212,52 @@ func (rm *routeMetrics) unregister() {
 	rm.codes.unregister()
 }
 
-// upstreamMetrics are an upstream's latency histogram and its targets'
-// request counters.
+// upstreamMetrics are an upstream's latency histogram, resilience counters
+// and gauges, and its targets' series.
 type upstreamMetrics struct {
 	set      *metrics.Set
 	label    string
 	duration *metrics.PrometheusHistogram
 	names    []string
-	targets  map[string]*codeCounters // by target address
+	targets  map[string]*targetMetrics // by target address
+
+	retries, budgetExhausted        *metrics.Counter
+	breakerRequests, breakerPending *metrics.Counter
+	// live is the upstream of the current snapshot, which gauges read.
+	live atomic.Pointer[upstream]
+}
+
+func (um *upstreamMetrics) counter(name string) *metrics.Counter {
+	um.names = append(um.names, name)
+	return um.set.GetOrCreateCounter(name)
+}
+
+func (um *upstreamMetrics) gauge(name string, f func() float64) {
+	um.names = append(um.names, name)
+	um.set.GetOrCreateGauge(name, f)
 }
 
 func (um *upstreamMetrics) unregister() {
 	for _, n := range um.names {
 		um.set.UnregisterMetric(n)
 	}
-	for _, cc := range um.targets {
-		cc.unregister()
+	for _, tm := range um.targets {
+		tm.unregister(um.set)
+	}
+}
+
+// targetMetrics are a target's request counters by code and its health
+// gauges, which read its lb state.
+type targetMetrics struct {
+	codes codeCounters
+	lb    atomic.Pointer[lb.Target]
+	names []string
+}
+
+func (tm *targetMetrics) unregister(set *metrics.Set) {
+	tm.codes.unregister()
+	for _, n := range tm.names {
+		set.UnregisterMetric(n)
 	}
 }
 

@@ -46,7 +46,15 @@ func benchUpstream(ctx *fasthttp.RequestCtx) {
 }
 
 func benchHarness(t testing.TB, extra ...string) *harness {
+	return benchHarnessConfig(t, nil, extra...)
+}
+
+// benchHarnessConfig is benchHarness with the base config changed by opts.
+func benchHarnessConfig(t testing.TB, opts []func(*string), extra ...string) *harness {
 	cfg := benchConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	for _, e := range extra {
 		cfg += e + "\n"
 	}

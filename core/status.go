@@ -7,11 +7,40 @@ import (
 
 // UpstreamStatus is the state of one upstream, for GET /upstreams.
 type UpstreamStatus struct {
-	Name     string         `json:"name"`
-	Balancer string         `json:"balancer"`
-	InFlight int64          `json:"in_flight"`
-	Panic    bool           `json:"panic"`
-	Targets  []TargetStatus `json:"targets"`
+	Name     string `json:"name"`
+	Balancer string `json:"balancer"`
+	InFlight int64  `json:"in_flight"`
+	Panic    bool   `json:"panic"`
+	// Available counts the targets that are healthy and not ejected;
+	// Ejected those ejected now.
+	Available int `json:"available"`
+	Ejected   int `json:"ejected"`
+	// EjectionsOverflow counts the ejections max_ejection_percent refused.
+	EjectionsOverflow uint64         `json:"ejections_overflow"`
+	ActiveChecks      bool           `json:"active_checks"`
+	Breaker           BreakerStatus  `json:"breaker"`
+	Budget            BudgetStatus   `json:"retry_budget"`
+	Targets           []TargetStatus `json:"targets"`
+}
+
+// BreakerStatus is the state of an upstream's circuit breaker; limits of 0
+// mean unlimited.
+type BreakerStatus struct {
+	MaxRequests      int    `json:"max_requests"`
+	MaxPending       int    `json:"max_pending"`
+	Active           int64  `json:"active"`
+	Pending          int64  `json:"pending"`
+	RejectedRequests uint64 `json:"rejected_requests"`
+	RejectedPending  uint64 `json:"rejected_pending"`
+}
+
+// BudgetStatus is the state of an upstream's retry budget.
+type BudgetStatus struct {
+	Ratio      float64 `json:"ratio"`
+	MinRetries int     `json:"min_retries"`
+	Requests   int64   `json:"active_requests"`
+	Retries    int64   `json:"active_retries"`
+	Exhausted  uint64  `json:"exhausted"`
 }
 
 // TargetStatus is the state of one target.
@@ -26,6 +55,8 @@ type TargetStatus struct {
 	TimesEjected        int        `json:"times_ejected"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
 	EWMAMillis          float64    `json:"ewma_ms"`
+	// Ejections counts every ejection of the target.
+	Ejections uint64 `json:"ejections"`
 }
 
 // Upstreams returns the state of the current snapshot's upstreams, sorted
@@ -39,6 +70,22 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 			Balancer: s.cfg.Upstreams[name].Balancer,
 			InFlight: up.set.InFlight(),
 			Panic:    up.set.Panic(),
+
+			Available:         up.set.Available(),
+			Ejected:           up.set.Ejected(),
+			EjectionsOverflow: up.set.EjectionsOverflow(),
+			ActiveChecks:      up.health.active,
+		}
+		cfg := s.cfg.Upstreams[name]
+		b := up.breaker
+		us.Breaker = BreakerStatus{
+			MaxRequests: cfg.CircuitBreaker.MaxRequests, MaxPending: cfg.CircuitBreaker.MaxPending,
+			Active: b.Active(), Pending: b.Pending(),
+			RejectedRequests: b.RejectedRequests(), RejectedPending: b.RejectedPending(),
+		}
+		us.Budget = BudgetStatus{
+			Ratio: cfg.Retries.Budget, MinRetries: cfg.Retries.MinRetries,
+			Requests: up.budget.Requests(), Retries: up.budget.Retries(), Exhausted: up.budget.Exhausted(),
 		}
 		for _, t := range up.targets {
 			l := t.lb
@@ -52,6 +99,7 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 				TimesEjected:        l.TimesEjected(),
 				ConsecutiveFailures: l.ConsecutiveFailures(),
 				EWMAMillis:          float64(l.EWMA().Microseconds()) / 1000,
+				Ejections:           l.Ejections(),
 			}
 			if l.Ejected() {
 				u := time.Unix(0, l.EjectedUntil()).UTC()

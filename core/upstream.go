@@ -27,7 +27,10 @@ type balancer interface {
 
 var _ balancer = lb.Balancer(nil)
 
-// upstream is a compiled config.Upstream: its targets and their balancer.
+// upstream is a compiled config.Upstream: its targets, their balancer and
+// the guards around them. The breaker, the retry budget and the health
+// checker outlive the snapshot when the next config keeps the upstream
+// (see compileUpstream), so limits hold across reloads.
 type upstream struct {
 	name     string
 	targets  []*target
@@ -37,6 +40,21 @@ type upstream struct {
 	// request is the default route timeout.
 	perTry, request time.Duration
 	metrics         *upstreamMetrics
+
+	breaker *lb.Breaker
+	// pending: the breaker limits requests waiting for a connection, so
+	// attempts count themselves pending while they acquire one.
+	pending bool
+	budget  *lb.Budget
+	// budgetKey fingerprints the budget's settings, to keep it on reload.
+	budgetKey  string
+	retry      retryPolicy
+	failStatus statusSet // statuses that count as target failures
+	// ewma: the balancer reads latency (p2c_ewma), so attempts Observe it.
+	ewma     bool
+	hashKind int
+	hashName string
+	health   *healthChecker
 }
 
 // target is one endpoint: its balancing state and its connection pool. A
@@ -98,7 +116,7 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 			if up.perTry > 0 {
 				tg.readIdle = up.perTry
 			}
-			tg.codes = m.target(name, addr)
+			tg.codes = m.target(name, addr, tg.lb)
 		}
 		up.targets = append(up.targets, tg)
 		lbTargets = append(lbTargets, tg.lb)
@@ -108,13 +126,71 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 		prevSet = old.set
 	}
 	var err error
-	if up.set, err = lb.NewSet(lbTargets, prevSet, lb.SetOptions{}); err != nil {
+	if up.set, err = lb.NewSet(lbTargets, prevSet, setOptions(u)); err != nil {
 		return nil, err
 	}
-	if up.balancer, err = lb.New(u.Balancer, up.set, lb.Options{}); err != nil {
+	if up.balancer, err = lb.New(policy(u), up.set, lb.Options{BoundedLoad: u.Hash.BoundedLoad}); err != nil {
 		return nil, fmt.Errorf("balancer: %w", err)
 	}
+	up.compileResilience(u, old)
+	if up.health, err = newHealthChecker(up, u, old); err != nil {
+		return nil, fmt.Errorf("health.active: %w", err)
+	}
 	return up, nil
+}
+
+// policy returns the lb policy name of u's balancer.
+func policy(u *config.Upstream) string {
+	if u.Balancer == config.BalancerConsistentHash && u.Hash.Algorithm == config.HashRing {
+		return lb.PolicyRing
+	}
+	if u.Balancer == "" {
+		return lb.PolicyRoundRobin
+	}
+	return u.Balancer
+}
+
+// setOptions maps u's health config to the lb set options.
+func setOptions(u *config.Upstream) lb.SetOptions {
+	h := &u.Health
+	o := lb.SetOptions{
+		PanicThreshold:     h.PanicThreshold,
+		HealthyThreshold:   h.Active.Healthy,
+		UnhealthyThreshold: h.Active.Unhealthy,
+		EjectionTime:       h.Passive.EjectionTime.D(),
+		MaxEjectionTime:    h.Passive.MaxEjectionTime.D(),
+		MaxEjectionPercent: h.Passive.MaxEjectionPercent,
+	}
+	if n := h.Passive.ConsecutiveFailures; n != nil {
+		o.ConsecutiveFailures = *n
+	}
+	return o
+}
+
+// compileResilience sets up's retry policy, breaker, budget, failure
+// statuses and hash key, taking the breaker and (when its settings are
+// unchanged) the budget over from old.
+func (up *upstream) compileResilience(u *config.Upstream, old *upstream) {
+	cb := &u.CircuitBreaker
+	if old != nil {
+		up.breaker = old.breaker
+		up.breaker.SetLimits(cb.MaxRequests, cb.MaxPending)
+	} else {
+		up.breaker = lb.NewBreaker(cb.MaxRequests, cb.MaxPending)
+	}
+	up.pending = cb.MaxPending > 0
+	up.budgetKey = fmt.Sprint(u.Retries.Budget, u.Retries.MinRetries)
+	if old != nil && old.budgetKey == up.budgetKey {
+		up.budget = old.budget
+	} else {
+		up.budget = lb.NewBudget(u.Retries.Budget, u.Retries.MinRetries)
+	}
+	up.retry = compileRetries(&u.Retries)
+	for _, code := range u.Health.Passive.OnStatus {
+		up.failStatus.add(code)
+	}
+	up.ewma = u.Balancer == config.BalancerP2CEWMA
+	up.hashKind, up.hashName = compileHashKey(&u.Hash)
 }
 
 // targetSettings fingerprints what a target's HostClient is built from.
@@ -184,34 +260,55 @@ func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, err
 	}
 }
 
+// attempt is the outcome of one roundTrip.
+type attempt struct {
+	err  *Error // nil: resp holds the upstream's response
+	fail failure
+	// stale: the request failed on a reused keep-alive connection before
+	// any response byte, the mark of a connection the upstream closed while
+	// idle, so it may be sent again on a new connection.
+	stale bool
+	// written: bytes of the request may have reached the upstream.
+	written bool
+}
+
 // roundTrip sends req to t and reads the response into resp before deadline.
 // Bodies with a known length up to maxBufferedBody are read whole; others
 // are streamed: resp gets a body stream that returns the connection to the
-// pool when the server has written it. retryable reports that the request
-// failed on a reused connection before any response byte, so it may be sent
-// again on a new connection.
-func (t *target) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (retryable bool, err *Error) {
+// pool when the server has written it. br, when not nil, limits the
+// attempts waiting for a connection (circuit_breaker.max_pending).
+func (t *target) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, br *lb.Breaker) attempt {
 	t.lb.Begin()
-	streamed, retryable, err := t.do(req, resp, now, deadline)
+	streamed, a := t.do(req, resp, now, deadline, br)
 	if !streamed {
 		t.lb.End()
 	}
-	return retryable, err
+	return a
 }
 
 // do is roundTrip without the in-flight accounting. A streamed response ends
 // its in-flight count when its stream closes.
-func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time) (streamed, retryable bool, err *Error) {
+func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, br *lb.Breaker) (streamed bool, a attempt) {
 	hc := t.hc
+	if br != nil && !br.TryPending() {
+		return false, attempt{err: errBreakerPending, fail: failLimit}
+	}
 	cc, cerr := hc.AcquireConn(deadline.Sub(now), false)
+	if br != nil {
+		br.EndPending()
+	}
 	if cerr != nil {
-		return false, false, acquireError(cerr)
+		e, f := acquireError(cerr), failConnect
+		if e == errPoolExhausted {
+			f = failPool
+		}
+		return false, attempt{err: e, fail: f}
 	}
 	conn := cc.Conn()
 	reused := cc.CreatedTime().Before(now)
 	if err := conn.SetDeadline(deadline); err != nil {
 		hc.CloseConn(cc)
-		return false, reused, errUpstreamReset
+		return false, attempt{err: errUpstreamReset, fail: failReset, stale: reused}
 	}
 	bw := hc.AcquireWriter(conn)
 	werr := req.Write(bw)
@@ -221,43 +318,54 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 	hc.ReleaseWriter(bw)
 	if werr != nil {
 		hc.CloseConn(cc)
-		return false, reused && !isTimeout(werr), exchangeError(werr)
+		return false, attempt{err: exchangeError(werr), fail: classify(werr), stale: reused && !isTimeout(werr), written: true}
 	}
 
-	br := hc.AcquireReader(conn)
-	if err := readResponseHeader(resp, br); err != nil {
-		hc.ReleaseReader(br)
+	br2 := hc.AcquireReader(conn)
+	if err := readResponseHeader(resp, br2); err != nil {
+		hc.ReleaseReader(br2)
 		hc.CloseConn(cc)
-		return false, reused && isEmptyRead(err), exchangeError(err)
+		return false, attempt{err: exchangeError(err), fail: classify(err), stale: reused && isEmptyRead(err), written: true}
 	}
 	keepAlive := !resp.ConnectionClose()
 	n := resp.Header.ContentLength()
 	skip := noResponseBody(req, resp)
 	if !skip && t.maxResponseBody > 0 && int64(n) > t.maxResponseBody {
-		hc.ReleaseReader(br)
+		hc.ReleaseReader(br2)
 		hc.CloseConn(cc)
-		return false, false, errUpstreamTooLarge
+		return false, attempt{err: errUpstreamTooLarge, fail: failProtocol, written: true}
 	}
 	switch {
 	case skip:
 		resp.SkipBody = true
 	case n >= 0 && int64(n) <= t.maxBufferedBody:
-		if err := resp.ReadBody(br, 0); err != nil {
-			hc.ReleaseReader(br)
+		if err := resp.ReadBody(br2, 0); err != nil {
+			hc.ReleaseReader(br2)
 			hc.CloseConn(cc)
-			return false, false, exchangeError(err)
+			return false, attempt{err: exchangeError(err), fail: classify(err), written: true}
 		}
 	default:
-		startStream(resp, t, cc, br, n, keepAlive, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
-		return true, false, nil
+		startStream(resp, t, cc, br2, n, keepAlive, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+		return true, attempt{written: true}
 	}
-	hc.ReleaseReader(br)
+	hc.ReleaseReader(br2)
 	if keepAlive {
 		hc.ReleaseConn(cc)
 	} else {
 		hc.CloseConn(cc)
 	}
-	return false, false, nil
+	return false, attempt{written: true}
+}
+
+// classify maps an exchange error to its failure class.
+func classify(err error) failure {
+	switch {
+	case isTimeout(err):
+		return failTimeout
+	case isEmptyRead(err) || isReset(err):
+		return failReset
+	}
+	return failProtocol
 }
 
 // readResponseHeader reads the final response header, skipping 1xx interim

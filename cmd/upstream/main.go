@@ -28,6 +28,7 @@ var (
 	status  = flag.Int("status", stub.DefaultStatus, "status of plain and echo responses, 100..599; the status knob overrides it")
 	size    = flag.Int("size", stub.DefaultSize, `body size in bytes of plain responses; the default body is "ok"; the size knob overrides it`)
 	echo    = flag.Bool("echo", false, "answer every request with its JSON echo")
+	hang    = flag.Bool("hang", false, "never answer any request (accept, read, hold the connection); the hang knob 0 overrides it; GET /_stub/stats still answers")
 )
 
 func main() {
@@ -66,6 +67,7 @@ func options() stub.Options {
 		Status:  *status,
 		Size:    *size,
 		Echo:    *echo,
+		Hang:    *hang,
 	}
 	if *size == 0 {
 		// -size 0 asks for an empty body, which Options spells negative.

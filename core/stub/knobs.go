@@ -30,6 +30,7 @@ func defaultKnobs(opts *Options) knobs {
 		status:  opts.Status,
 		size:    opts.Size,
 		echo:    opts.Echo,
+		hang:    opts.Hang,
 	}
 	if k.status == 0 {
 		k.status = DefaultStatus

@@ -16,6 +16,7 @@ package stub
 
 import (
 	"bytes"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -82,6 +83,11 @@ type Options struct {
 	// instead of the plain or demo body. The echo knob "0" turns it off for
 	// one request.
 	Echo bool
+
+	// Hang makes every request hang (the hang knob's default): the service
+	// accepts and reads requests and never answers. The hang knob "0" turns
+	// it off for one request; GET /_stub/stats still answers.
+	Hang bool
 }
 
 // Server is one stub service: a fasthttp handler configured by Options.
@@ -100,6 +106,9 @@ type Server struct {
 	hangHandler fasthttp.HijackHandler // s.hangConn, bound once so hang does not allocate
 	hangs       hangSet
 	stopping    atomic.Bool // set by Running.Close: generated bodies stop
+
+	// Requests received, for GET /_stub/stats (which is not counted).
+	requests, gets, posts atomic.Int64
 }
 
 // New returns a Server for opts. New does not validate opts (Start does):
@@ -143,7 +152,13 @@ func New(opts Options) *Server {
 // received), path and query (uri split at the first '?'), host, headers (an
 // array of [name, value] pairs in received order, duplicates included; names
 // are case-normalized by fasthttp), body, body_len and remote_addr.
+//
+// GET /_stub/stats answers, before any knob, with the number of requests
+// received so far, itself not included: {"requests":N,"get":N,"post":N}.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	if s.stats(ctx) {
+		return
+	}
 	s.setIdentity(ctx)
 	k, bad := s.parseKnobs(ctx)
 	if bad.def != nil {
@@ -165,6 +180,29 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	s.answer(ctx, &k)
+}
+
+var statsPath = []byte("/_stub/stats")
+
+// stats counts the request, or answers it when it asks for the counts.
+func (s *Server) stats(ctx *fasthttp.RequestCtx) bool {
+	if bytes.Equal(ctx.Path(), statsPath) {
+		s.setIdentity(ctx)
+		b := append([]byte(`{"requests":`), strconv.FormatInt(s.requests.Load(), 10)...)
+		b = append(append(b, `,"get":`...), strconv.FormatInt(s.gets.Load(), 10)...)
+		b = append(append(b, `,"post":`...), strconv.FormatInt(s.posts.Load(), 10)...)
+		ctx.SetContentType(contentTypeJSON)
+		ctx.SetBody(append(b, "}\n"...))
+		return true
+	}
+	s.requests.Add(1)
+	switch {
+	case ctx.IsGet():
+		s.gets.Add(1)
+	case ctx.IsPost():
+		s.posts.Add(1)
+	}
+	return false
 }
 
 // answer writes the echo, demo or plain response.
