@@ -80,7 +80,9 @@ func loadConfig(o *options) (*config.Config, error) {
 		return nil, err
 	}
 	// What Validate cannot see, compiling does.
-	snap, err := core.Compile(cfg, &core.Options{})
+	filters, cleanup := filterBuilders(slog.Default(), true)
+	defer cleanup()
+	snap, err := core.Compile(cfg, &core.Options{Filters: filters})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +121,9 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 // drains: /readyz turns 503, after -drain-delay the listener stops, in-flight
 // requests finish up to server.drain_timeout, connections close.
 func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
-	gw, err := core.New(cfg, core.Options{Logger: log, ReusePort: o.reusePort})
+	filters, cleanup := filterBuilders(log, false)
+	defer cleanup() // after drain: the Redis client outlives the gateway
+	gw, err := core.New(cfg, core.Options{Logger: log, ReusePort: o.reusePort, Filters: filters})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Accuracy run: 3 fastgate processes share one redis-server; a global
+// limit of accRate/s with burst accBurst; accOffered requests/s spread
+// evenly over the three for accDuration.
+const (
+	accRate     = 1000
+	accBurst    = 50
+	accOffered  = 3600
+	accDuration = 5 * time.Second
+	accWorkers  = 16 // per gateway
+)
+
+// TestRateLimitAccuracy runs the same bounded load against three gateways
+// with the limit global hybrid, global exact and local, and checks the
+// admitted count against B + R·T: within 5% (hybrid), 1% (exact), and about
+// three times that (local: each process counts alone).
+func TestRateLimitAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("accuracy runs real processes under load for ~20s; skipped with -short")
+	}
+	redisAddr := startRedisServer(t)
+	up := startUpstream(t, "rl")
+	type result struct {
+		mode               string
+		admitted, expected float64
+	}
+	var results []result
+	for _, c := range []struct {
+		mode, limit string
+		factor, tol float64
+	}{
+		{"hybrid", "scope: global", 1, 0.05},
+		{"exact", "scope: global, mode: exact", 1, 0.01},
+		{"local", "scope: local", 3, 0.05},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			cfg := fmt.Sprintf(`
+redis: {address: %q}
+upstreams:
+  rl: {targets: [{url: "{{rl}}"}]}
+routes:
+  - name: api
+    upstream: rl
+    rate_limit: {rate: %d, burst: %d, key: route, %s}
+`, redisAddr, accRate, accBurst, c.limit)
+			gws := []*gateway{startGateway(t, cfg, up), startGateway(t, cfg, up), startGateway(t, cfg, up)}
+			load := offer(t, gws)
+			expected := c.factor * (accBurst + accRate*load.window.Seconds())
+			admitted := float64(load.ok)
+			checks, rts := redisCounters(t, gws)
+			perReq := 0.0
+			if checks > 0 {
+				perReq = rts / checks
+			}
+			t.Logf("%s: offered %d in %s (%.0f/s), admitted %d, denied %d, other %d; expected %.0f (%.0f × (B + R·T)): ratio %.4f; redis round trips per check %.4f (%.0f / %.0f)",
+				c.mode, load.sent, load.window.Round(time.Millisecond), float64(load.sent)/load.window.Seconds(),
+				load.ok, load.limited, load.other, expected, c.factor, admitted/expected, perReq, rts, checks)
+			if rate := float64(load.sent) / load.window.Seconds(); rate < 0.9*accOffered {
+				t.Fatalf("offered only %.0f/s of %d/s: the machine is too loaded for the accuracy run", rate, accOffered)
+			}
+			if load.other > 0 {
+				t.Fatalf("%d responses were neither 200 nor 429", load.other)
+			}
+			if math.Abs(admitted-expected) > c.tol*expected {
+				t.Fatalf("%s: admitted %d; want %.0f ± %.0f%%", c.mode, load.ok, expected, c.tol*100)
+			}
+			if c.mode == "hybrid" && perReq > 0.05 {
+				t.Fatalf("hybrid: %.4f Redis round trips per check; want ≤ 0.05", perReq)
+			}
+			results = append(results, result{c.mode, admitted, expected / c.factor})
+		})
+	}
+	for _, r := range results {
+		t.Logf("summary: %-6s admitted %.0f = %.3f × (B + R·T)", r.mode, r.admitted, r.admitted/r.expected)
+	}
+}
+
+// loadResult counts the responses of one run.
+type loadResult struct {
+	sent, ok, limited, other int64
+	window                   time.Duration // first send to last send
+}
+
+// offer sends accOffered requests per second, spread evenly over gws, for
+// accDuration, on a fixed schedule (open model: a late request does not
+// delay the ones after it beyond its worker). Bounded in count and time.
+func offer(t *testing.T, gws []*gateway) loadResult {
+	t.Helper()
+	var res loadResult
+	var first, last atomic.Int64
+	perGW := accOffered / len(gws)
+	total := int(accDuration.Seconds() * float64(perGW))
+	start := time.Now().Add(100 * time.Millisecond)
+	var wg sync.WaitGroup
+	for _, g := range gws {
+		c := &fasthttp.Client{MaxConnsPerHost: accWorkers, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+		url := "http://" + g.addr + "/api"
+		for w := range accWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				for i := w; i < total; i += accWorkers {
+					time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(perGW))))
+					now := time.Now().UnixNano()
+					first.CompareAndSwap(0, now)
+					req.SetRequestURI(url)
+					err := c.DoTimeout(req, resp, 5*time.Second)
+					atomic.AddInt64(&res.sent, 1)
+					for l := last.Load(); now > l && !last.CompareAndSwap(l, now); l = last.Load() {
+					}
+					switch {
+					case err != nil:
+						atomic.AddInt64(&res.other, 1)
+					case resp.StatusCode() == 200:
+						atomic.AddInt64(&res.ok, 1)
+					case resp.StatusCode() == 429:
+						atomic.AddInt64(&res.limited, 1)
+					default:
+						atomic.AddInt64(&res.other, 1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	res.window = time.Duration(last.Load() - first.Load())
+	return res
+}
+
+// redisCounters sums the gateways' Redis checks and round trips from their
+// /metrics.
+func redisCounters(t *testing.T, gws []*gateway) (checks, roundTrips float64) {
+	t.Helper()
+	for _, g := range gws {
+		resp, err := http.Get("http://" + g.adminAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("GET /metrics: %s", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		checks += metricValue(string(body), "fastgate_ratelimit_redis_checks_total")
+		roundTrips += metricValue(string(body), "fastgate_ratelimit_redis_roundtrips_total")
+	}
+	return checks, roundTrips
+}
+
+func metricValue(text, name string) float64 {
+	for line := range strings.Lines(text) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// TestRateLimitRedisDown: -check validates global limits without
+// connecting; a gateway whose Redis is down starts, fails open by default
+// and closed when asked, and answers 429 with the JSON body.
+func TestRateLimitRedisDown(t *testing.T) {
+	up := startUpstream(t, "rl")
+	dead := freePort(t) // nothing listens there
+	g := startGateway(t, fmt.Sprintf(`
+redis: {address: %q, timeout: 50ms}
+upstreams:
+  rl: {targets: [{url: "{{rl}}"}]}
+routes:
+  - {name: open, match: {path: /open}, upstream: rl, rate_limit: {rate: 1, per: 1h, scope: global, mode: exact}}
+  - {name: closed, match: {path: /closed}, upstream: rl, rate_limit: {rate: 100, scope: global, mode: exact, on_redis_error: closed}}
+`, dead), up)
+	for i := 0; i < 3; i++ { // fail-open admits past the limit of 1
+		if r := g.get(t, "/open"); r.status != 200 {
+			t.Fatalf("fail-open request %d: status %d; want 200", i, r.status)
+		}
+	}
+	r := g.get(t, "/closed")
+	checkGatewayError(t, "fail-closed", r, 429)
+	if r.header.Get("Retry-After") != "1" {
+		t.Fatalf("fail-closed: Retry-After %q; want 1", r.header.Get("Retry-After"))
+	}
+	var out, errb strings.Builder
+	path := writeConfig(t, fmt.Sprintf(`
+redis: {address: %q}
+upstreams:
+  rl: {targets: [{url: "http://127.0.0.1:1"}]}
+routes:
+  - {upstream: rl, rate_limit: {rate: 1, scope: global}}
+`, dead))
+	if code := run([]string{"-check", "-config", path}, &out, &errb); code != 0 {
+		t.Fatalf("-check with Redis down: exit %d; want 0; stderr %s", code, errb.String())
+	}
+}
+
+// startRedisServer starts redis-server on a free loopback port for the
+// test. A missing binary fails under CI=true and skips otherwise.
+func startRedisServer(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("install redis-server (apt-get install redis-server): " + err.Error())
+		}
+		t.Skip("redis-server not found; install redis-server to run this test")
+	}
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	p := startProc(t, "redis-server", bin, io.Discard, "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	t.Cleanup(func() { p.stop() })
+	for deadline := time.Now().Add(startTimeout); time.Now().Before(deadline); time.Sleep(pollInterval) {
+		if redisPing(addr) {
+			return addr
+		}
+	}
+	t.Fatalf("redis-server on %s did not answer PING within %s; stderr:\n%s", addr, startTimeout, p.stderr.String())
+	return ""
+}
+
+func redisPing(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(200 * time.Millisecond)) //nolint:errcheck
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && line == "+PONG\r\n"
+}
