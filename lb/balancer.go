@@ -32,8 +32,8 @@ type Options struct {
 	// BoundedLoad is the balance factor c of consistent hashing with bounded
 	// loads (Mirrokni et al.; HAProxy hash-balance-factor as a ratio, e.g.
 	// 1.25 for 125): a target takes a request only while its in-flight+1 ≤
-	// ceil(c × (upstream in-flight+1) × weight / available weight). 0 turns
-	// it off; other values must be ≥ 1.
+	// max(1, floor(c × (upstream in-flight+1) × weight / available weight)).
+	// 0 turns it off; other values must be ≥ 1.
 	BoundedLoad float64
 	// TableSize is the Maglev lookup table size; it must be a prime larger
 	// than the number of targets. 0 means the next prime ≥ max(65537,

@@ -28,7 +28,10 @@ func (s *Set) walk(v *view, seq []uint16, pos int, skip uint64, c float64) int {
 			return i
 		}
 		in, w := s.targets[i].inflight.Load()+1, int64(s.weights[i])
-		if float64(in) <= math.Ceil(limit*float64(w)) {
+		// Floor, not the paper's ceiling: a target never exceeds c × its
+		// share (with m in flight per target, at most ⌊c·m⌋ ≤ c·m), at the
+		// cost of one request of headroom; but always room for one.
+		if float64(in) <= math.Max(1, math.Floor(limit*float64(w))) {
 			return i
 		}
 		if best < 0 || in*bestW < bestIn*w {

@@ -1,8 +1,9 @@
 // Package admin is the operations listener (design.md §6): health and
-// readiness probes, Prometheus metrics, the effective config, reload and
-// upstream state. Everything but /healthz, /readyz and /metrics requires
-// the bearer token of admin.token when one is set; the token is read from
-// the serving config on every request, so a reload can rotate it.
+// readiness probes, Prometheus metrics, the effective config, reload,
+// upstream state, and Go's profiler under /debug/pprof/. Everything but
+// /healthz, /readyz and /metrics requires the bearer token of admin.token
+// when one is set; the token is read from the serving config on every
+// request, so a reload can rotate it.
 package admin
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/fasthttp/router"
 	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"fastgate/core"
 	"fastgate/core/config"
@@ -46,6 +48,8 @@ func New(gw *core.Gateway, reload ReloadFunc, log *slog.Logger) *Server {
 	r.GET("/config", s.auth(s.config))
 	r.POST("/reload", s.auth(s.doReload))
 	r.GET("/upstreams", s.auth(s.upstreams))
+	// Go's profiler, for finding where CPU and memory go in production.
+	r.GET("/debug/pprof/{profile:*}", s.auth(pprofhandler.PprofHandler))
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "no such admin endpoint; see GET /healthz, /readyz, /metrics, /config, /upstreams and POST /reload"})
 	}
