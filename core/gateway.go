@@ -551,7 +551,15 @@ func (s *Snapshot) exchangeWith(ctx *fasthttp.RequestCtx, x *exchange, r *route,
 			up.metrics.budgetExhausted.Inc()
 			return a.err
 		}
-		if now = backoffWithin(up.retry.backoff(try-1), deadline); now.IsZero() {
+		// A target that refused the connection got nothing: trying another
+		// one at once cannot overload it, and keeps retries (and the
+		// budget they hold) short. Backoff is for failures after the
+		// request went out.
+		var wait time.Duration
+		if a.fail != failConnect && a.fail != failPool {
+			wait = up.retry.backoff(try - 1)
+		}
+		if now = backoffWithin(wait, deadline); now.IsZero() {
 			up.budget.EndRetry()
 			return a.err
 		}

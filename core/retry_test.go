@@ -99,6 +99,28 @@ routes: [{upstream: u}]
 	}
 }
 
+// TestRetryAfterRefusalDoesNotWait: a refused connection is retried on
+// another target at once, not after the backoff, so the budget is held
+// only for the retry itself. With a 10s backoff and a 1s route timeout, a
+// backoff would leave no time for the retry (and hold the budget).
+func TestRetryAfterRefusalDoesNotWait(t *testing.T) {
+	good := &counted{name: "good", status: 200}
+	h := newHarness(t, `
+upstreams:
+  u:
+    targets: [{url: "http://10.0.0.1:80"}, {url: "http://10.0.0.2:80"}]
+    retries: {min_retries: 1, budget: 0.01, backoff: {base: 10s, max: 10s}}
+    health: {passive: {consecutive_failures: 0}}
+routes: [{upstream: u, timeout: 1s}]
+`, map[string]fasthttp.RequestHandler{"10.0.0.2:80": good.handler})
+	for i := 0; i < 20; i++ {
+		h.expectStatus("/x", 200)
+	}
+	if n := h.gw.Snapshot().upstreams["u"].budget.Retries(); n != 0 {
+		t.Fatalf("retries still held by the budget: %d; want 0", n)
+	}
+}
+
 func TestPerTryTimeoutGETRetriedPOSTNot(t *testing.T) {
 	slow := &counted{name: "slow", status: 200, delay: 400 * time.Millisecond}
 	good := &counted{name: "good", status: 200}

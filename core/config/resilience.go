@@ -131,8 +131,9 @@ type Retries struct {
 	// nothing.
 	On []string `json:"on" yaml:"on"`
 
-	// Backoff is the wait before a retry: uniform in [0, min(max, base ×
-	// 2^retry)) ("full jitter").
+	// Backoff is the wait before a retry of a request that went out:
+	// uniform in [0, min(max, base × 2^retry)) ("full jitter"). A refused
+	// connection (nothing sent) is retried on another target at once.
 	Backoff Backoff `json:"backoff" yaml:"backoff"`
 }
 
