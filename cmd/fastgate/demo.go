@@ -59,7 +59,8 @@ fastgate demo is up on %[1]s. Try:
 
   curl -s %[1]s/api/users/1                  # route template + rewrite to /users/1
   curl -s %[1]s/api/users                    # strip_prefix /api
-  curl -si %[1]s/api/orders?user=2           # round robin over two order services (X-Stub-Addr)
+  curl -si %[1]s/api/orders?user=2           # p2c over two order services (X-Stub-Addr), retries
+  for i in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%%{http_code} ' %[1]s/api/products/sku-1001; done   # 5/s per IP, then 429
   curl -s %[1]s/api/products/sku-1001        # another service
   curl -s -X POST %[1]s/echo/hello -d 'hi'   # what the upstream received: X-Forwarded-*, X-Request-ID
   curl -s -H 'Host: admin.localhost' %[1]s/panel   # host routing, Host preserved
