@@ -150,3 +150,29 @@ func TestPerString(t *testing.T) {
 	f(250*time.Millisecond, "250ms")
 	f(24*time.Hour, "24h")
 }
+
+// FuzzParseKey: any string parses or fails without a panic, and a parsed
+// key written back from its parts parses to the same parts.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range []string{"ip", "route", "header:X-Tenant", "ip+header:X-Tenant", "ip+ip", "consumer", "header:", "+", "ip +header:a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parts, err := ParseKey(s)
+		if err != nil {
+			return
+		}
+		var names []string
+		for _, p := range parts {
+			if p.Kind == KeyHeaderPfx {
+				names = append(names, KeyHeaderPfx+p.Header)
+			} else {
+				names = append(names, p.Kind)
+			}
+		}
+		again, err := ParseKey(strings.Join(names, "+"))
+		if err != nil || !reflect.DeepEqual(again, parts) {
+			t.Fatalf("ParseKey(%q) = %v; written back %q parses to %v, %v", s, parts, strings.Join(names, "+"), again, err)
+		}
+	})
+}

@@ -60,3 +60,25 @@ routes: [{upstream: u}]
 			u.Hash, u.Retries, *u.Health.Passive.ConsecutiveFailures)
 	}
 }
+
+// FuzzParseHashKey: any string parses or fails without a panic, and a
+// parsed key written back parses to the same source and name.
+func FuzzParseHashKey(f *testing.F) {
+	for _, s := range []string{"ip", "path", "header:X-User-ID", "cookie:session", "query:user", "header:", "ip:x", ":"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		source, name, err := ParseHashKey(s)
+		if err != nil {
+			return
+		}
+		back := source
+		if name != "" {
+			back += ":" + name
+		}
+		s2, n2, err := ParseHashKey(back)
+		if err != nil || s2 != source || n2 != name {
+			t.Fatalf("ParseHashKey(%q) = %q, %q; written back %q gives %q, %q, %v", s, source, name, back, s2, n2, err)
+		}
+	})
+}
