@@ -104,3 +104,26 @@ func TestRequestPathAllocsAccessLog(t *testing.T) {
 		t.Fatalf("got %v allocs per request with the access log on; want 0", n)
 	}
 }
+
+// TestRequestPathAllocsTCP is the allocation guard over a real loopback
+// TCP upstream, where the exchange takes send's write-then-wait path.
+func TestRequestPathAllocsTCP(t *testing.T) {
+	h := newTCPHarness(t, benchUpstream, "")
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	do := func() {
+		req.Reset()
+		req.SetRequestURI("http://gw.local/api/users/42")
+		if err := h.client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("status %d, %v", resp.StatusCode(), err)
+		}
+	}
+	for i := 0; i < 200; i++ {
+		do()
+	}
+	if n := testing.AllocsPerRun(1000, do); n != 0 {
+		t.Fatalf("got %v allocs per request over TCP; want 0", n)
+	}
+}

@@ -245,7 +245,7 @@ func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, err
 			if timeout <= 0 || timeout > connect {
 				timeout = connect
 			}
-			return dialer.DialTimeout(addr, timeout)
+			return dialRaw(dialer, addr, timeout)
 		},
 	}
 	if dial != nil {
@@ -310,15 +310,14 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 		hc.CloseConn(cc)
 		return false, attempt{err: errUpstreamReset, fail: failReset, stale: reused}
 	}
-	bw := hc.AcquireWriter(conn)
-	werr := req.Write(bw)
-	if werr == nil {
-		werr = bw.Flush()
-	}
-	hc.ReleaseWriter(bw)
+	werr, rerr := t.send(conn, req)
 	if werr != nil {
 		hc.CloseConn(cc)
 		return false, attempt{err: exchangeError(werr), fail: classify(werr), stale: reused && !isTimeout(werr), written: true}
+	}
+	if rerr != nil {
+		hc.CloseConn(cc)
+		return false, attempt{err: exchangeError(rerr), fail: classify(rerr), stale: reused && isEmptyRead(rerr), written: true}
 	}
 
 	br2 := hc.AcquireReader(conn)

@@ -1,0 +1,102 @@
+package core
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// tcpHarness runs the gateway (reached in memory) in front of a real
+// loopback TCP upstream, so the upstream exchange goes through send's
+// write-then-wait path.
+type tcpHarness struct {
+	gw     *Gateway
+	client *fasthttp.Client
+	hits   atomic.Int64
+}
+
+func newTCPHarness(t testing.TB, handler fasthttp.RequestHandler, routeExtra string) *tcpHarness {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &tcpHarness{}
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { h.hits.Add(1); handler(ctx) }, Logger: quiet{}}
+	go up.Serve(ln)                     //nolint:errcheck
+	t.Cleanup(func() { up.Shutdown() }) //nolint:errcheck
+	cfg := mustConfig(t, `
+upstreams:
+  u: {targets: [{url: "http://`+ln.Addr().String()+`"}], timeouts: {per_try: 300ms}, retries: {attempts: 1}}
+routes: [{upstream: u`+routeExtra+`}]
+`)
+	gw, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.gw = gw
+	gln := fasthttputil.NewInmemoryListener()
+	go gw.Serve(gln) //nolint:errcheck
+	t.Cleanup(func() { gln.Close(); gw.Snapshot().Close() })
+	h.client = &fasthttp.Client{Dial: func(string) (net.Conn, error) { return gln.Dial() }, ReadTimeout: 5 * time.Second}
+	return h
+}
+
+func (h *tcpHarness) do(t testing.TB, method string, body []byte, headers ...string) *fasthttp.Response {
+	t.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://gw.local/x")
+	req.Header.SetMethod(method)
+	for _, hv := range headers {
+		k, v, _ := strings.Cut(hv, ":")
+		req.Header.Set(k, strings.TrimSpace(v))
+	}
+	req.SetBody(body)
+	resp := fasthttp.AcquireResponse()
+	if err := h.client.Do(req, resp); err != nil {
+		t.Fatalf("%s: %s", method, err)
+	}
+	return resp
+}
+
+// TestSendOverTCP covers send on a real connection: small and large
+// requests (the bufio path above maxRawRequest), a kept-alive connection
+// reused many times, and the per-try deadline while waiting.
+func TestSendOverTCP(t *testing.T) {
+	h := newTCPHarness(t, func(ctx *fasthttp.RequestCtx) {
+		if len(ctx.Request.Header.Peek("X-Hang")) > 0 {
+			time.Sleep(time.Second)
+		}
+		ctx.SetBody(ctx.PostBody())
+	}, "")
+	f := func(method string, size int, want int, headers ...string) {
+		t.Helper()
+		body := bytes.Repeat([]byte("b"), size)
+		resp := h.do(t, method, body, headers...)
+		defer fasthttp.ReleaseResponse(resp)
+		if resp.StatusCode() != want {
+			t.Fatalf("%s %d bytes: status %d; want %d: %s", method, size, resp.StatusCode(), want, resp.Body())
+		}
+		if want == 200 && !bytes.Equal(resp.Body(), body) {
+			t.Fatalf("%s %d bytes: echoed %d bytes; want the same body", method, size, len(resp.Body()))
+		}
+	}
+	for i := 0; i < 50; i++ {
+		f("GET", 0, 200)
+	}
+	f("POST", 1000, 200)
+	f("POST", maxRawRequest, 200)
+	f("POST", maxRawRequest+1, 200) // bufio path
+	f("POST", 1<<20, 200)
+	f("GET", 0, 504, "X-Hang: 1") // per_try 300ms while waiting for the response
+	f("GET", 0, 200)              // and the next request is fine
+}
