@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +13,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"fastgate/limiter/redis/redistest"
 )
 
 // Accuracy run: 3 fastgate processes share one redis-server; a global
@@ -214,41 +212,6 @@ routes:
 	}
 }
 
-// startRedisServer starts redis-server on a free loopback port for the
-// test. A missing binary fails under CI=true and skips otherwise.
-func startRedisServer(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("install redis-server (apt-get install redis-server): " + err.Error())
-		}
-		t.Skip("redis-server not found; install redis-server to run this test")
-	}
-	addr := freePort(t)
-	_, port, _ := net.SplitHostPort(addr)
-	p := startProc(t, "redis-server", bin, io.Discard, "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	t.Cleanup(func() { p.stop() })
-	for deadline := time.Now().Add(startTimeout); time.Now().Before(deadline); time.Sleep(pollInterval) {
-		if redisPing(addr) {
-			return addr
-		}
-	}
-	t.Fatalf("redis-server on %s did not answer PING within %s; stderr:\n%s", addr, startTimeout, p.stderr.String())
-	return ""
-}
-
-func redisPing(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(200 * time.Millisecond)) //nolint:errcheck
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
+// startRedisServer starts a real redis-server for the test and returns
+// its address (see redistest).
+func startRedisServer(t *testing.T) string { return redistest.Start(t).Addr() }

@@ -82,17 +82,6 @@ func targetOf(u core.UpstreamStatus, addr string) core.TargetStatus {
 	return core.TargetStatus{}
 }
 
-// pollUntil polls cond every 20ms for up to d.
-func pollUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, what)
-		}
-		time.Sleep(pollInterval)
-	}
-}
 
 // load sends n GETs of path from clients goroutines, paced to last about
 // d, and returns the failures (transport errors and non-200 statuses).
@@ -155,7 +144,7 @@ routes: [{upstream: u}]
 
 	// Restarted on the same port, the active check brings it back.
 	b2 := startUpstream(t, "b", "-listen", b.addr)
-	pollUntil(t, 10*time.Second, "restarted target not available again", func() bool {
+	waitFor(t, "restarted target not available again", 10*time.Second, func() bool {
 		return targetOf(g.upstreamStatus(t, "u"), b.addr).Available
 	})
 	before := b2.stats(t).Get

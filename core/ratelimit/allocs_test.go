@@ -55,7 +55,7 @@ routes:
 `)
 	r := startRedis(t)
 	f("global hybrid", `
-redis: {address: "`+r.addr()+`"}
+redis: {address: "`+r.Addr()+`"}
 routes:
   - {upstream: users, rate_limit: {rate: 1000000, key: "ip+header:X-Tenant", scope: global}}
 `)

@@ -11,7 +11,7 @@ import (
 
 func TestHybridAllowAllocs(t *testing.T) {
 	s := startRedis(t)
-	c := newClient(t, s.addr())
+	c := newClient(t, s.Addr())
 	h, _ := NewHybrid(c, "allocs", limiter.Limit{Rate: 1000, Per: time.Second}, Options{})
 	defer h.Close()
 	key := []byte("consumer-42")

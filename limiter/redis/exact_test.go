@@ -21,7 +21,7 @@ func TestNewErrors(t *testing.T) {
 
 func TestExactGCRA(t *testing.T) {
 	s := startRedis(t)
-	c := newClient(t, s.addr())
+	c := newClient(t, s.Addr())
 	if _, err := NewExact(c, "r", limiter.Limit{Rate: 2e6, Per: time.Second}, Options{}); err == nil ||
 		!strings.Contains(err.Error(), "above one request per microsecond") {
 		t.Fatalf("NewExact at 2M/s: got %v; want the microsecond error", err)

@@ -62,7 +62,7 @@ func TestHybridAccuracy(t *testing.T) {
 		t.Skip("5s real-time accuracy run; skipped with -short")
 	}
 	s := startRedis(t)
-	c := newClient(t, s.addr())
+	c := newClient(t, s.Addr())
 	l := limiter.Limit{Rate: 1000, Per: time.Second, Burst: 50}
 	const dur, perNode = 5 * time.Second, 2000.0
 	var hyb, exa, loc []checker
@@ -140,7 +140,7 @@ func TestHybridAccuracy(t *testing.T) {
 // TestHybridManyKeys: one sync round trip carries every key checked.
 func TestHybridManyKeys(t *testing.T) {
 	s := startRedis(t)
-	c := newClient(t, s.addr())
+	c := newClient(t, s.Addr())
 	h, err := NewHybrid(c, "many", limiter.Limit{Rate: 10, Per: time.Second, Burst: 2}, Options{SyncPeriod: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestHybridManyKeys(t *testing.T) {
 // same port, all recover by themselves.
 func TestRedisDown(t *testing.T) {
 	s := startRedis(t)
-	c := newClient(t, s.addr())
+	c := newClient(t, s.Addr())
 	l := limiter.Limit{Rate: 100000, Per: time.Second}
 	var reported atomic.Int64
 	o := Options{OnError: func(error) { reported.Add(1) }, Timeout: 50 * time.Millisecond}
@@ -220,7 +220,7 @@ func TestRedisDown(t *testing.T) {
 	all("hybrid fail-closed, redis up", hClosed, true)
 	all("exact fail-closed, redis up", eClosed, true)
 
-	s.stop()
+	s.Stop()
 	waitFor("hybrids degraded", func() bool { return hOpen.Degraded() && hClosed.Degraded() })
 	all("hybrid fail-open, redis down", hOpen, true)
 	all("hybrid fail-closed, redis down", hClosed, false)
@@ -240,7 +240,7 @@ func TestRedisDown(t *testing.T) {
 		t.Fatalf("OnError calls while down: got 0; want > 0")
 	}
 
-	s.start()
+	s.Restart()
 	waitFor("hybrids recovered", func() bool { return !hOpen.Degraded() && !hClosed.Degraded() })
 	waitFor("exact recovered", func() bool { return eClosed.Allow(time.Now().UnixNano(), key).Allowed })
 	all("hybrid fail-closed, redis back", hClosed, true)
@@ -254,7 +254,7 @@ func TestRedisDown(t *testing.T) {
 
 func TestHybridMaxKeys(t *testing.T) {
 	s := startRedis(t)
-	c := newClient(t, s.addr())
+	c := newClient(t, s.Addr())
 	h, err := NewHybrid(c, "cap", limiter.Limit{Rate: 10, Per: time.Second}, Options{MaxKeys: 640})
 	if err != nil {
 		t.Fatal(err)

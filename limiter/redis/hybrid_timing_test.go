@@ -16,7 +16,7 @@ var decisionSink atomic.Int64
 // decides from local state (Redis in the background), Exact waits on Redis.
 func BenchmarkAllow(b *testing.B) {
 	s := startRedis(b)
-	c := newClient(b, s.addr())
+	c := newClient(b, s.Addr())
 	l := limiter.Limit{Rate: 1000, Per: time.Second}
 	for _, keys := range []int{1, 10_000} {
 		b.Run(fmt.Sprintf("hybrid/keys=%d", keys), func(b *testing.B) {
