@@ -100,3 +100,39 @@ func TestSendOverTCP(t *testing.T) {
 	f("GET", 0, 504, "X-Hang: 1") // per_try 300ms while waiting for the response
 	f("GET", 0, 200)              // and the next request is fine
 }
+
+// TestSetDeadlineKeeps checks the deadline bookkeeping: a deadline within
+// the slack is kept, a shorter or much later one is set, and a deadline set
+// by anyone else is forgotten.
+func TestSetDeadlineKeeps(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := dialRaw(&fasthttp.TCPDialer{}, ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := conn.(*rawTCPConn)
+	now := time.Now()
+	f := func(d time.Duration, want time.Time) {
+		t.Helper()
+		if err := setDeadline(c, now, now.Add(d)); err != nil {
+			t.Fatal(err)
+		}
+		if !c.deadline.Equal(want) {
+			t.Fatalf("after asking now+%s: deadline now+%s; want now+%s", d, c.deadline.Sub(now), want.Sub(now))
+		}
+	}
+	f(30*time.Second, now.Add(30*time.Second+maxDeadlineSlack))                          // set, with slack
+	f(30*time.Second+50*time.Millisecond, now.Add(30*time.Second+maxDeadlineSlack))      // within: kept
+	f(30*time.Second+200*time.Millisecond, now.Add(30*time.Second+300*time.Millisecond)) // later: set
+	f(time.Second, now.Add(time.Second+time.Second/16))                                  // shorter: set, slack 1/16
+	c.SetReadDeadline(now.Add(time.Hour))                                                //nolint:errcheck
+	if !c.deadline.IsZero() {
+		t.Fatal("a deadline set by someone else was not forgotten")
+	}
+	f(time.Second, now.Add(time.Second+time.Second/16))
+}

@@ -306,7 +306,7 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 	}
 	conn := cc.Conn()
 	reused := cc.CreatedTime().Before(now)
-	if err := conn.SetDeadline(deadline); err != nil {
+	if err := setDeadline(conn, now, deadline); err != nil {
 		hc.CloseConn(cc)
 		return false, attempt{err: errUpstreamReset, fail: failReset, stale: reused}
 	}

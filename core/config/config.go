@@ -187,6 +187,8 @@ type Timeouts struct {
 	// whole response header (and a buffered body); for a streamed body it
 	// bounds each read. Default 0: no limit of its own; the route's timeout
 	// bounds the attempt, and Request each streamed read.
+	// Timeouts fire up to 1/16 of their length (at most 100ms) late: a
+	// connection keeps its deadline across requests within that slack.
 	PerTry Duration `json:"per_try" yaml:"per_try"`
 
 	// Request bounds the whole upstream exchange of one client request,
