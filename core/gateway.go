@@ -144,8 +144,12 @@ func (g *Gateway) Listen() (net.Listener, error) {
 	} else {
 		ln, err = net.Listen("tcp", cfg.Listen)
 	}
-	if err != nil || !cfg.TLS.Enabled() {
-		return ln, err
+	if err != nil {
+		return nil, err
+	}
+	ln = lazyListener{ln}
+	if !cfg.TLS.Enabled() {
+		return ln, nil
 	}
 	return tls.NewListener(ln, g.tlsConfig()), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -534,4 +535,57 @@ routes:
 	waitFor(t, "the restart warning", 5*time.Second, func() bool {
 		return strings.Contains(g.stderr.String(), "need a restart to take effect") && strings.Contains(g.stderr.String(), "listen")
 	})
+}
+
+// TestServerTimeouts checks the client-side deadlines end to end: a
+// request that stalls mid-header gets 408 after read_timeout, an idle
+// keep-alive connection is closed after idle_timeout, and a connection
+// kept busy well past both keeps working (each request gets fresh
+// deadlines, however lazily they are armed).
+func TestServerTimeouts(t *testing.T) {
+	u := startUpstream(t, "u")
+	g := startGateway(t, `
+server: {read_timeout: 300ms, idle_timeout: 500ms}
+upstreams:
+  u: {targets: [{url: "{{u}}"}]}
+routes: [{upstream: u}]
+`, u)
+
+	// Busy for 2s, a request every 100ms on one connection.
+	rc := g.dialRaw(t)
+	for i := 0; i < 20; i++ {
+		if r := rc.send("GET /busy HTTP/1.1", "Host: gw"); r.status != 200 {
+			t.Fatalf("request %d on a busy connection: status %d", i, r.status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Stalled mid-header: 408, then the connection closes.
+	stalled := g.dialRaw(t)
+	stalled.c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	if _, err := stalled.c.Write([]byte("GET /stall HTTP/1.1\r\nHost: gw\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	resp, err := http.ReadResponse(stalled.br, nil)
+	if err != nil {
+		t.Fatalf("stalled request: %s after %s; want a 408", err, time.Since(start))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled request: status %d; want 408", resp.StatusCode)
+	}
+
+	// Idle: closed by the gateway after idle_timeout.
+	idle := g.dialRaw(t)
+	if r := idle.send("GET /idle HTTP/1.1", "Host: gw"); r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	idle.c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	start = time.Now()
+	if _, err := idle.br.ReadByte(); err == nil {
+		t.Fatal("idle connection sent data; want it closed")
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle connection still open after %s; want it closed after the 500ms idle_timeout", time.Since(start))
+	}
 }
