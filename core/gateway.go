@@ -144,12 +144,10 @@ func (g *Gateway) Listen() (net.Listener, error) {
 	} else {
 		ln, err = net.Listen("tcp", cfg.Listen)
 	}
-	if err != nil {
-		return nil, err
-	}
-	ln = lazyListener{ln}
-	if !cfg.TLS.Enabled() {
-		return ln, nil
+	if err != nil || !cfg.TLS.Enabled() {
+		// Accepted connections stay *net.TCPConn: fasthttp writes a
+		// response's header and body with one writev only on that type.
+		return ln, err
 	}
 	return tls.NewListener(ln, g.tlsConfig()), nil
 }
