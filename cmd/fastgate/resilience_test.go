@@ -82,7 +82,6 @@ func targetOf(u core.UpstreamStatus, addr string) core.TargetStatus {
 	return core.TargetStatus{}
 }
 
-
 // load sends n GETs of path from clients goroutines, paced to last about
 // d, and returns the failures (transport errors and non-200 statuses).
 // during runs once, after a third of the requests.
