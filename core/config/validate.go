@@ -17,6 +17,9 @@ func (c *Config) Validate() error {
 	validateListen(&errs, c.Listen)
 	validateServer(&errs, "server", &c.Server)
 	validateAdmin(&errs, "admin", &c.Admin)
+	if c.Admin.Listen != AdminOff && samePort(c.Admin.Listen, c.Listen) {
+		errs.add("admin.listen", fmt.Sprintf("%q would share listen %q; give the admin API its own port", c.Admin.Listen, c.Listen))
+	}
 	validateAccessLog(&errs, "access_log", &c.AccessLog)
 	validateTLS(&errs, "tls", &c.TLS)
 	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
@@ -31,6 +34,18 @@ const minBuffer = 1 << 10
 
 func validateListen(errs *Errors, listen string) {
 	validateAddr(errs, "listen", listen)
+}
+
+// samePort reports whether two listen addresses would collide: the same
+// port on the same host, or on any host when either is a wildcard.
+func samePort(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wild(ha) || wild(hb)
 }
 
 func validateAddr(errs *Errors, path, addr string) {
