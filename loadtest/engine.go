@@ -89,6 +89,7 @@ type runner struct {
 	mu      sync.Mutex // guards vus
 	vus     []*vu
 	dropped atomic.Uint64
+	lag     Histogram    // open model: dispatch lag, the dispatcher's own
 	left    atomic.Int64 // closed model: requests left when Iterations > 0
 	wg      sync.WaitGroup
 }
@@ -213,6 +214,7 @@ loop:
 		} else if ctx.Err() != nil {
 			break
 		}
+		r.lag.Record(time.Since(due))
 		select {
 		case v := <-idle:
 			v.next <- due
@@ -279,6 +281,7 @@ func (r *runner) collect(dst *Stats) {
 		v.sh.addTo(dst)
 	}
 	dst.Dropped += r.dropped.Load()
+	dst.Lag.Merge(&r.lag)
 }
 
 // vuCount returns the number of VUs started.

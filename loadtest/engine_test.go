@@ -77,6 +77,10 @@ func TestConstantArrivalRateAccuracy(t *testing.T) {
 	if sum.Latency.P50 <= 0 || sum.Latency.Max < sum.Latency.P99 {
 		t.Errorf("latency %+v; want positive, ordered quantiles", sum.Latency)
 	}
+	// The send lag is measured for every dispatch and is part of latency.
+	if d := sum.DispatchLag; d == nil || d.Max > sum.Latency.Max+0.001 {
+		t.Errorf("dispatch lag %+v with latency max %v; want a lag within the latency", d, sum.Latency.Max)
+	}
 }
 
 func TestRampingArrivalRate(t *testing.T) {
@@ -135,6 +139,9 @@ func TestClosedIterations(t *testing.T) {
 	sum := Run(context.Background(), sc, Options{})
 	if sum.Requests != 500 || sum.VUsMax != 4 {
 		t.Fatalf("got %d requests on %d VUs; want 500 on 4", sum.Requests, sum.VUsMax)
+	}
+	if sum.DispatchLag != nil {
+		t.Fatalf("closed model reports a dispatch lag %+v; it has no schedule", sum.DispatchLag)
 	}
 	if sum.Status["503"] != 250 || sum.Failed != 250 || sum.ErrorRate != 0.5 {
 		t.Fatalf("got status %v failed %d rate %v; want 250 of each path, 250 failed", sum.Status, sum.Failed, sum.ErrorRate)

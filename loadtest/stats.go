@@ -54,7 +54,12 @@ const maxStatus = 600
 //
 // A Stats is not safe for concurrent use; shard guards one per worker.
 type Stats struct {
-	Latency  Histogram
+	Latency Histogram
+	// Lag is the open model's dispatch lag: how late the generator itself
+	// handed each request to a VU. It is part of Latency (which counts from
+	// the intended send time); a lag near Latency means the generator, not
+	// the target, set the figure.
+	Lag      Histogram
 	Status   [maxStatus]uint64 // responses by status code
 	Errors   [numErrorKinds]uint64
 	Failed   uint64 // responses with an unexpected status, plus transport errors
@@ -66,6 +71,7 @@ type Stats struct {
 // Merge adds o to s.
 func (s *Stats) Merge(o *Stats) {
 	s.Latency.Merge(&o.Latency)
+	s.Lag.Merge(&o.Lag)
 	for i, c := range o.Status {
 		s.Status[i] += c
 	}

@@ -13,20 +13,23 @@ import (
 // Summary is the outcome of one run, as printed and as written by -json.
 // Latencies are milliseconds.
 type Summary struct {
-	Scenario    string            `json:"scenario"`
-	Executor    string            `json:"executor"`
-	Target      string            `json:"target"`
-	Start       time.Time         `json:"start"`
-	DurationS   float64           `json:"duration_s"` // load phase, wall clock, until the last response
-	Requests    uint64            `json:"requests"`   // completed: responses and transport errors
-	Failed      uint64            `json:"failed"`     // unexpected status or transport error
-	Dropped     uint64            `json:"dropped"`    // iterations not started for want of a VU
-	RPS         float64           `json:"rps"`        // requests / duration_s
-	ErrorRate   float64           `json:"error_rate"` // failed / requests
-	DroppedRate float64           `json:"dropped_rate"`
-	BytesIn     uint64            `json:"bytes_in"` // response body bytes
-	VUsMax      int               `json:"vus_max"`  // VUs (connections) started
-	Latency     LatencySummary    `json:"latency_ms"`
+	Scenario    string         `json:"scenario"`
+	Executor    string         `json:"executor"`
+	Target      string         `json:"target"`
+	Start       time.Time      `json:"start"`
+	DurationS   float64        `json:"duration_s"` // load phase, wall clock, until the last response
+	Requests    uint64         `json:"requests"`   // completed: responses and transport errors
+	Failed      uint64         `json:"failed"`     // unexpected status or transport error
+	Dropped     uint64         `json:"dropped"`    // iterations not started for want of a VU
+	RPS         float64        `json:"rps"`        // requests / duration_s
+	ErrorRate   float64        `json:"error_rate"` // failed / requests
+	DroppedRate float64        `json:"dropped_rate"`
+	BytesIn     uint64         `json:"bytes_in"` // response body bytes
+	VUsMax      int            `json:"vus_max"`  // VUs (connections) started
+	Latency     LatencySummary `json:"latency_ms"`
+	// DispatchLag is how late the generator itself sent (open model only),
+	// included in Latency; Go's timers fire up to ~1ms late on an idle VM.
+	DispatchLag *LatencySummary   `json:"dispatch_lag_ms,omitempty"`
 	Status      map[string]uint64 `json:"status"` // by status code
 	Errors      map[string]uint64 `json:"errors"` // transport errors by kind
 	Thresholds  []ThresholdResult `json:"thresholds"`
@@ -77,10 +80,10 @@ func Summarize(st *Stats, elapsed time.Duration) Summary {
 	if n := st.Requests + st.Dropped; n > 0 {
 		s.DroppedRate = float64(st.Dropped) / float64(n)
 	}
-	h := &st.Latency
-	s.Latency = LatencySummary{
-		Min: ms(h.Min()), Mean: ms(h.Mean()), P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)),
-		P95: ms(h.Quantile(0.95)), P99: ms(h.Quantile(0.99)), P999: ms(h.Quantile(0.999)), Max: ms(h.Max()),
+	s.Latency = latencySummary(&st.Latency)
+	if st.Lag.Count() > 0 {
+		lag := latencySummary(&st.Lag)
+		s.DispatchLag = &lag
 	}
 	for code, n := range st.Status {
 		if n > 0 {
@@ -93,6 +96,13 @@ func Summarize(st *Stats, elapsed time.Duration) Summary {
 		}
 	}
 	return s
+}
+
+func latencySummary(h *Histogram) LatencySummary {
+	return LatencySummary{
+		Min: ms(h.Min()), Mean: ms(h.Mean()), P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)),
+		P95: ms(h.Quantile(0.95)), P99: ms(h.Quantile(0.99)), P999: ms(h.Quantile(0.999)), Max: ms(h.Max()),
+	}
 }
 
 // WriteJSON writes s as indented JSON to path.
@@ -127,6 +137,10 @@ func (s *Summary) Print(w io.Writer) {
 	l := &s.Latency
 	fmt.Fprintf(w, "  %-12s min %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", "latency",
 		fmtMs(l.Min), fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max))
+	if d := s.DispatchLag; d != nil {
+		fmt.Fprintf(w, "  %-12s p50 %s  p99 %s  max %s  (the generator's own lateness, part of latency)\n", "send lag",
+			fmtMs(d.P50), fmtMs(d.P99), fmtMs(d.Max))
+	}
 	fmt.Fprintf(w, "  %-12s %s\n", "status", fmtCounts(s.Status))
 	if len(s.Errors) > 0 {
 		fmt.Fprintf(w, "  %-12s %s\n", "errors", fmtCounts(s.Errors))
