@@ -500,8 +500,6 @@ func (s *Snapshot) exchangeWith(ctx *fasthttp.RequestCtx, x *exchange, r *route,
 		return errBreakerOpen
 	}
 	defer up.breaker.End()
-	up.budget.BeginRequest()
-	defer up.budget.EndRequest()
 	var pending *lb.Breaker
 	if up.pending {
 		pending = up.breaker
@@ -549,7 +547,7 @@ func (s *Snapshot) exchangeWith(ctx *fasthttp.RequestCtx, x *exchange, r *route,
 		if j < 0 {
 			return a.err
 		}
-		if !up.budget.TryRetry() {
+		if !up.budget.TryRetry(up.breaker.Active()) {
 			up.metrics.budgetExhausted.Inc()
 			return a.err
 		}

@@ -85,7 +85,7 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 		}
 		us.Budget = BudgetStatus{
 			Ratio: cfg.Retries.Budget, MinRetries: cfg.Retries.MinRetries,
-			Requests: up.budget.Requests(), Retries: up.budget.Retries(), Exhausted: up.budget.Exhausted(),
+			Requests: b.Active(), Retries: up.budget.Retries(), Exhausted: up.budget.Exhausted(),
 		}
 		for _, t := range up.targets {
 			l := t.lb

@@ -40,6 +40,6 @@ func TestTargetHotPathAllocs(t *testing.T) {
 	f("Tick", func() { now += int64(time.Second); s.Tick(now) })
 	br, bu := NewBreaker(10, 10), NewBudget(0.2, 3)
 	f("Breaker", func() { br.TryBegin(); br.End(); br.TryPending(); br.EndPending() })
-	f("Budget", func() { bu.BeginRequest(); bu.TryRetry(); bu.EndRetry(); bu.EndRequest() })
+	f("Budget", func() { bu.TryRetry(1); bu.EndRetry() })
 	f("Backoff", func() { Backoff(3, time.Millisecond, time.Second) })
 }

@@ -14,13 +14,12 @@ const (
 
 // Budget is an upstream's retry budget as Envoy's retry_budget: a retry is
 // allowed while active retries < max(minRetries, ratio × active requests).
-// Active requests are those between BeginRequest and EndRequest (the
-// client's requests, retries not included). Safe for concurrent use.
+// The caller passes the active requests (the client's requests, retries
+// not included) to TryRetry: it counts them already, in its circuit
+// breaker. Safe for concurrent use.
 type Budget struct {
-	requests atomic.Int64
-	_        [cacheLine - 8]byte
-	retries  atomic.Int64
-	_        [cacheLine - 8]byte
+	retries atomic.Int64
+	_       [cacheLine - 8]byte
 
 	ratio      float64
 	minRetries int64
@@ -35,23 +34,17 @@ func NewBudget(ratio float64, minRetries int) *Budget {
 	return &Budget{ratio: max(ratio, 0), minRetries: int64(max(minRetries, 0))}
 }
 
-// BeginRequest counts a request as active; pair it with EndRequest.
-func (b *Budget) BeginRequest() { b.requests.Add(1) }
-
-// EndRequest ends a request counted by BeginRequest.
-func (b *Budget) EndRequest() { b.requests.Add(-1) }
-
-// TryRetry reserves a retry if the budget allows it; each true result is
-// paired with EndRetry when that attempt ends. A refusal is counted in
-// Exhausted.
-func (b *Budget) TryRetry() bool {
+// TryRetry reserves a retry if the budget allows it with active requests
+// in flight; each true result is paired with EndRetry when that attempt
+// ends. A refusal is counted in Exhausted.
+func (b *Budget) TryRetry(active int64) bool {
 	if b.ratio == 0 {
 		b.retries.Add(1)
 		return true
 	}
 	for {
 		r := b.retries.Load()
-		if r >= max(b.minRetries, int64(b.ratio*float64(b.requests.Load()))) {
+		if r >= max(b.minRetries, int64(b.ratio*float64(active))) {
 			b.exhausted.Add(1)
 			return false
 		}
@@ -63,9 +56,6 @@ func (b *Budget) TryRetry() bool {
 
 // EndRetry ends a retry reserved by TryRetry.
 func (b *Budget) EndRetry() { b.retries.Add(-1) }
-
-// Requests returns the active requests.
-func (b *Budget) Requests() int64 { return b.requests.Load() }
 
 // Retries returns the active retries.
 func (b *Budget) Retries() int64 { return b.retries.Load() }

@@ -2,65 +2,61 @@ package lb
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 func TestBudgetSteps(t *testing.T) {
 	b := NewBudget(0.2, 2)
-	for range 10 {
-		b.BeginRequest()
-	}
 	// 10 active: max(2, 0.2×10) = 2 retries.
 	for k, want := range []bool{true, true, false} {
-		if got := b.TryRetry(); got != want {
+		if got := b.TryRetry(10); got != want {
 			t.Fatalf("retry %d with 10 active: got %v; want %v", k, got, want)
 		}
 	}
-	for range 10 {
-		b.BeginRequest()
-	}
 	// 20 active: 4 retries.
 	for k, want := range []bool{true, true, false} {
-		if got := b.TryRetry(); got != want {
+		if got := b.TryRetry(20); got != want {
 			t.Fatalf("retry %d with 20 active: got %v; want %v", k+2, got, want)
 		}
 	}
 	b.EndRetry()
-	if !b.TryRetry() {
+	if !b.TryRetry(20) {
 		t.Fatalf("after EndRetry: got refused; want allowed")
 	}
-	if b.Exhausted() != 2 || b.Retries() != 4 || b.Requests() != 20 {
-		t.Fatalf("got exhausted %d, retries %d, requests %d; want 2, 4, 20", b.Exhausted(), b.Retries(), b.Requests())
+	if b.Exhausted() != 2 || b.Retries() != 4 {
+		t.Fatalf("got exhausted %d, retries %d; want 2, 4", b.Exhausted(), b.Retries())
 	}
 	u := NewBudget(0, 0)
-	if !u.TryRetry() {
+	if !u.TryRetry(0) {
 		t.Fatalf("ratio 0: got refused; want no budget")
 	}
 }
 
 func TestBudgetConcurrent(t *testing.T) {
 	b := NewBudget(0.5, 1)
+	var active atomic.Int64 // the caller's count of requests in flight
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for k := 0; k < 2000; k++ {
-				b.BeginRequest()
-				if b.TryRetry() {
+				n := active.Add(1)
+				if b.TryRetry(n) {
 					if r := b.Retries(); r > 8 { // 8 requests at most: max(1, 4)... plus racing reads
 						t.Errorf("got %d active retries; want ≤ 8", r)
 					}
 					b.EndRetry()
 				}
-				b.EndRequest()
+				active.Add(-1)
 			}
 		}()
 	}
 	wg.Wait()
-	if b.Requests() != 0 || b.Retries() != 0 {
-		t.Fatalf("got %d requests, %d retries; want 0, 0", b.Requests(), b.Retries())
+	if active.Load() != 0 || b.Retries() != 0 {
+		t.Fatalf("got %d requests, %d retries; want 0, 0", active.Load(), b.Retries())
 	}
 }
 
