@@ -32,8 +32,12 @@ type P2C struct{ set *Set }
 func NewP2C(set *Set) *P2C { return &P2C{set: set} }
 
 // Pick implements Balancer; key is ignored.
-func (p *P2C) Pick(key, skip uint64) int {
-	s := p.set
+func (p *P2C) Pick(key, skip uint64) int { return p.set.pickTwo(skip, false) }
+
+// pickTwo is the power of two choices: of two random pickable targets, the
+// one with the lower load, (in-flight+1)/weight or, with ewma, the
+// peak-EWMA cost.
+func (s *Set) pickTwo(skip uint64, ewma bool) int {
 	v := s.view.Load()
 	a, b, ok := s.two(v, skip)
 	if !ok {
@@ -41,6 +45,13 @@ func (p *P2C) Pick(key, skip uint64) int {
 	}
 	if a == b {
 		return a
+	}
+	if ewma {
+		def := float64frombits(s.ewmaMean.Load())
+		if s.cost(a, def) <= s.cost(b, def) {
+			return a
+		}
+		return b
 	}
 	ta, tb := s.targets[a], s.targets[b]
 	if (ta.inflight.Load()+1)*int64(s.weights[b]) <= (tb.inflight.Load()+1)*int64(s.weights[a]) {
@@ -88,22 +99,7 @@ type P2CEWMA struct{ set *Set }
 func NewP2CEWMA(set *Set) *P2CEWMA { return &P2CEWMA{set: set} }
 
 // Pick implements Balancer; key is ignored.
-func (p *P2CEWMA) Pick(key, skip uint64) int {
-	s := p.set
-	v := s.view.Load()
-	a, b, ok := s.two(v, skip)
-	if !ok {
-		return s.scan(v, 0, skip)
-	}
-	if a == b {
-		return a
-	}
-	def := float64frombits(s.ewmaMean.Load())
-	if s.cost(a, def) <= s.cost(b, def) {
-		return a
-	}
-	return b
-}
+func (p *P2CEWMA) Pick(key, skip uint64) int { return p.set.pickTwo(skip, true) }
 
 // cost is target i's peak-EWMA load; def stands in for an untried EWMA.
 func (s *Set) cost(i int, def float64) float64 {

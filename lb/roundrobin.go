@@ -53,10 +53,7 @@ type RoundRobin struct {
 }
 
 // NewRoundRobin returns a round-robin balancer over set.
-func NewRoundRobin(set *Set) *RoundRobin {
-	rr := &RoundRobin{set: set}
-	return rr
-}
+func NewRoundRobin(set *Set) *RoundRobin { return &RoundRobin{set: set} }
 
 // Pick implements Balancer; key is ignored.
 func (rr *RoundRobin) Pick(key, skip uint64) int {

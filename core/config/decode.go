@@ -199,12 +199,19 @@ func (d *decoder) decodeString(path string, v any, dst reflect.Value) {
 	}
 }
 
-func (d *decoder) decodeInt(path string, v any, dst reflect.Value) {
+// numeric returns v's text for a number-like field (integer, float,
+// duration, size): any scalar but a boolean. want describes the value in
+// errors.
+func (d *decoder) numeric(path, want string, v any) (string, bool) {
 	if _, isBool := v.(bool); isBool {
-		d.mismatch(path, "an integer", v)
-		return
+		d.mismatch(path, want, v)
+		return "", false
 	}
-	s, ok := d.scalar(path, "an integer", v)
+	return d.scalar(path, want, v)
+}
+
+func (d *decoder) decodeInt(path string, v any, dst reflect.Value) {
+	s, ok := d.numeric(path, "an integer", v)
 	if !ok {
 		return
 	}
@@ -220,11 +227,7 @@ func (d *decoder) decodeInt(path string, v any, dst reflect.Value) {
 }
 
 func (d *decoder) decodeFloat(path string, v any, dst reflect.Value) {
-	if _, isBool := v.(bool); isBool {
-		d.mismatch(path, "a number", v)
-		return
-	}
-	s, ok := d.scalar(path, "a number", v)
+	s, ok := d.numeric(path, "a number", v)
 	if !ok {
 		return
 	}
@@ -258,11 +261,7 @@ func (d *decoder) decodeBool(path string, v any, dst reflect.Value) {
 // decodeUnit decodes a duration or size: a string (or number) that parse
 // turns into an int64. want describes the value in errors.
 func (d *decoder) decodeUnit(path, want string, v any, dst reflect.Value, parse func(string) (int64, error)) {
-	if _, isBool := v.(bool); isBool {
-		d.mismatch(path, want, v)
-		return
-	}
-	s, ok := d.scalar(path, want, v)
+	s, ok := d.numeric(path, want, v)
 	if !ok {
 		return
 	}
