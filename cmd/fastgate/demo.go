@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	"fastgate/core/config"
-	"fastgate/core/stub"
+	"fastgate/cmd/upstream/stub"
 )
 
 // startDemoServices starts a demo service on every target of every

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"fastgate/core/stub"
+	"fastgate/cmd/upstream/stub"
 )
 
 // Paths of the binaries built by TestMain.

@@ -1,4 +1,4 @@
-// Command upstream runs one stub upstream service (package fastgate/core/stub)
+// Command upstream runs one stub upstream service (package fastgate/cmd/upstream/stub)
 // for integration tests, benchmarks and demos of the gateway.
 //
 // Once it listens it prints exactly one line to stdout,
@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"fastgate/core/stub"
+	"fastgate/cmd/upstream/stub"
 )
 
 var (
