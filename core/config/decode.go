@@ -41,6 +41,12 @@ func (d *decoder) decode(path string, v any, dst reflect.Value) {
 	case rateLimitsType:
 		d.decodeRateLimits(path, v, dst)
 		return
+	case statusListType:
+		d.decodeStatusList(path, v, dst)
+		return
+	case statusCodesType:
+		d.decodeStatusCodes(path, v, dst)
+		return
 	}
 	switch dst.Kind() {
 	case reflect.Pointer:

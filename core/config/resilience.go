@@ -126,10 +126,11 @@ type Retries struct {
 	// On lists the failures retried: connect_error (no connection: refused,
 	// connect timeout, pool full), reset (the connection closed before a
 	// whole response header), timeout (timeouts.per_try passed), and
-	// response status codes 400-599. Default [connect_error, reset,
-	// timeout, 502, 503, 504]. An empty list given explicitly ([]) retries
-	// nothing.
-	On []string `json:"on" yaml:"on"`
+	// response statuses: a code 400-599, written 502 or "502", or a class,
+	// 4xx or 5xx (see StatusList). Default [connect_error, reset, timeout,
+	// 502, 503, 504]. An empty list given explicitly ([]) retries nothing.
+	// Statuses returns the codes.
+	On StatusList `json:"on" yaml:"on"`
 
 	// Backoff is the wait before a retry of a request that went out:
 	// uniform in [0, min(max, base × 2^retry)) ("full jitter"). A refused
@@ -137,7 +138,8 @@ type Retries struct {
 	Backoff Backoff `json:"backoff" yaml:"backoff"`
 }
 
-// Retry conditions (Retries.On) other than status codes.
+// Retry conditions (Retries.On) other than statuses, matched exactly
+// (lowercase).
 const (
 	RetryConnectError = "connect_error"
 	RetryReset        = "reset"
@@ -231,9 +233,11 @@ type PassiveHealth struct {
 	// (with 3 targets: one at a time); 100: no limit.
 	MaxEjectionPercent int `json:"max_ejection_percent" yaml:"max_ejection_percent"`
 
-	// OnStatus lists the response statuses counted as failures.
-	// Default [500, 502, 503, 504]; an explicit [] counts none.
-	OnStatus []int `json:"on_status" yaml:"on_status"`
+	// OnStatus lists the response statuses counted as failures: codes
+	// 400-599, written 502 or "502", or classes, 4xx or 5xx, which decode
+	// to their hundred codes (see StatusCodes). Default [500, 502, 503,
+	// 504]; an explicit [] counts none. Statuses returns the codes.
+	OnStatus StatusCodes `json:"on_status" yaml:"on_status"`
 }
 
 // DefaultFailureStatus is PassiveHealth.OnStatus when absent.
@@ -372,13 +376,9 @@ func validateRetries(errs *Errors, path string, r *Retries) {
 		errs.add(path+".min_retries", fmt.Sprintf("must be >= 0, got %d", r.MinRetries))
 	}
 	for i, on := range r.On {
-		if on == RetryConnectError || on == RetryReset || on == RetryTimeout {
-			continue
+		if _, _, ok := parseStatus(on); !ok && !isRetryCondition(on) {
+			errs.add(pathIndex(path+".on", i), notARetryConditionMsg(on))
 		}
-		if n, err := strconv.Atoi(on); err == nil && n >= 400 && n <= 599 {
-			continue
-		}
-		errs.add(pathIndex(path+".on", i), fmt.Sprintf("unknown retry condition %q; use connect_error, reset, timeout or a status 400-599 such as \"503\"", on))
 	}
 	if r.Backoff.Max < r.Backoff.Base {
 		errs.add(path+".backoff.max", fmt.Sprintf("%s is below base %s; raise max or lower base", r.Backoff.Max, r.Backoff.Base))

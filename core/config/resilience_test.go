@@ -8,9 +8,8 @@ import (
 func TestResilienceValidate(t *testing.T) {
 	f := func(upstream string, want ...string) {
 		t.Helper()
-		c := mustParse(t, "upstreams:\n  u: "+upstream+"\nroutes: [{upstream: u}]\n", "yaml")
-		c.SetDefaults(nil)
-		err := c.Validate()
+		// decoding and validation problems together, decoding first
+		_, err := ParseChecked([]byte("upstreams:\n  u: "+upstream+"\nroutes: [{upstream: u}]\n"), "yaml", noEnv, nil)
 		got := ""
 		if err != nil {
 			got = err.Error()
@@ -29,20 +28,23 @@ func TestResilienceValidate(t *testing.T) {
 		`upstreams.u.hash.key: "ip:x" takes no name; write "ip"`,
 		`upstreams.u.hash.bounded_load: must be 0 (off) or at least 1, such as 1.25; got 0.5`,
 		`upstreams.u.hash.algorithm: "ring" contradicts balancer "maglev"; use balancer: consistent_hash with hash.algorithm`)
-	f(`{retries: {attempts: 11, budget: 2, on: [timeout, "302", gateway_error], backoff: {base: 1s, max: 10ms}}, `+tg+`}`,
+	f(`{retries: {on: [connect_error, reset, timeout, 502, "503", 5xx, 4XX, " 429 "]}, health: {passive: {on_status: [500, "502", 5xx]}}, ` + tg + `}`)
+	f(`{retries: {attempts: 11, budget: 2, on: [timeout, "302", gateway_error, 6xx, Timeout], backoff: {base: 1s, max: 10ms}}, `+tg+`}`,
 		`upstreams.u.retries.attempts: must be 1 (no retries) to 10, got 11`,
 		`upstreams.u.retries.budget: must be a share in (0, 1], such as 0.2; got 2`,
-		`upstreams.u.retries.on[1]: unknown retry condition "302"; use connect_error, reset, timeout or a status 400-599 such as "503"`,
-		`upstreams.u.retries.on[2]: unknown retry condition "gateway_error"; use connect_error, reset, timeout or a status 400-599 such as "503"`,
+		`upstreams.u.retries.on[1]: "302" is not a status (400-599), a class (4xx, 5xx) or one of connect_error, reset, timeout`,
+		`upstreams.u.retries.on[2]: "gateway_error" is not a status (400-599), a class (4xx, 5xx) or one of connect_error, reset, timeout`,
+		`upstreams.u.retries.on[3]: "6xx" is not a status (400-599), a class (4xx, 5xx) or one of connect_error, reset, timeout`,
+		`upstreams.u.retries.on[4]: "Timeout" is not a status (400-599), a class (4xx, 5xx) or one of connect_error, reset, timeout`,
 		`upstreams.u.retries.backoff.max: 10ms is below base 1s; raise max or lower base`)
 	f(`{health: {active: {path: healthz, expected_status: "2xx", healthy: -1}, passive: {consecutive_failures: -1, max_ejection_percent: 101, on_status: [200]}, panic_threshold: 101}, `+tg+`}`,
+		`upstreams.u.health.passive.on_status[0]: "200" is not a status (400-599) or a class (4xx, 5xx)`,
 		`upstreams.u.health.panic_threshold: must be a percentage 1-100, or -1 to disable panic mode; got 101`,
 		`upstreams.u.health.active.path: "healthz" must start with "/", such as "/healthz"`,
 		`upstreams.u.health.active.expected_status: "2xx" is not a status range; write one such as "200-399" or "200"`,
 		`upstreams.u.health.active.healthy: must be >= 1, got -1`,
 		`upstreams.u.health.passive.consecutive_failures: must be >= 0 (0 turns ejection off), got -1`,
-		`upstreams.u.health.passive.max_ejection_percent: must be 1-100, got 101`,
-		`upstreams.u.health.passive.on_status[0]: must be a status 400-599, got 200`)
+		`upstreams.u.health.passive.max_ejection_percent: must be 1-100, got 101`)
 	f(`{circuit_breaker: {max_requests: -1}, `+tg+`}`,
 		`upstreams.u.circuit_breaker.max_requests: must be >= 0 (0 means unlimited), got -1`)
 }
