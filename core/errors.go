@@ -37,16 +37,30 @@ var (
 	// The circuit breaker's answers carry Retry-After: 1.
 	errBreakerOpen    = &Error{fasthttp.StatusServiceUnavailable, errors.New("upstream circuit breaker open: too many requests in flight (circuit_breaker.max_requests)")}
 	errBreakerPending = &Error{fasthttp.StatusServiceUnavailable, errors.New("upstream circuit breaker open: too many requests waiting for a connection (circuit_breaker.max_pending)")}
+	// errClientGone ends an upstream call whose client went away; nginx's
+	// 499, which only metrics and the access log see.
+	errClientGone     = &Error{StatusClientClosedRequest, errors.New("client closed the request")}
+	errBodyTooLarge   = &Error{fasthttp.StatusRequestEntityTooLarge, errors.New("request body too large")}
+	errHeaderTooLarge = &Error{fasthttp.StatusRequestHeaderFieldsTooLarge, errors.New("request header too large")}
+	errRequestTimeout = &Error{fasthttp.StatusRequestTimeout, errors.New("request timed out")}
 )
+
+// StatusClientClosedRequest is nginx's 499: the client closed the
+// connection before the response was ready.
+const StatusClientClosedRequest = 499
 
 var (
 	strContentTypeJSON = []byte("application/json")
 	strXRequestID      = "X-Request-ID"
 )
 
-// writeError replaces the response with e as a JSON body. requestID must be
-// JSON-safe (the gateway only keeps well-formed ids, see validRequestID).
-func writeError(resp *fasthttp.Response, e *Error, requestID []byte) {
+// WriteError replaces the response with e as the gateway's JSON error body,
+// {"error":"...","status":502,"request_id":"..."}, the one writer of every
+// error the gateway and its features answer with. e.Err's text must be
+// JSON-safe (define errors once, with plain text); requestID is the
+// request's (Request.RequestID), which the gateway keeps JSON-safe. It
+// allocates nothing.
+func WriteError(resp *fasthttp.Response, e *Error, requestID []byte) {
 	resp.Reset()
 	resp.SetStatusCode(e.Status)
 	resp.Header.SetContentTypeBytes(strContentTypeJSON)

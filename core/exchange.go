@@ -1,19 +1,22 @@
 package core
 
 import (
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 // exchange is the per-request state of one request through the gateway: the
-// matched route, its parameters and scratch buffers. It is pooled; every
-// field is reset by reset, and nothing outlives the request.
+// matched route, its parameters, the filter context and scratch buffers. It
+// is pooled; every field is reset by reset, and nothing outlives the
+// request. Its life ends when the response has been written: at the
+// handler's return, or when a streamed body's stream closes.
 type exchange struct {
 	ctx     *fasthttp.RequestCtx
+	snap    *Snapshot
 	method  uint16 // methodBit of the request method
 	allowed methodSet
 
@@ -26,29 +29,52 @@ type exchange struct {
 	trustedPeer bool
 	clientIP    netip.Addr
 
-	route  *route  // nil: no route matched
-	target *target // the target of the last attempt; nil: none
-	// upStart is when the last upstream attempt began.
-	upStart time.Time
-	// logged: the request is sampled into the access log; path then keeps
-	// the client's path, before any rewrite.
+	route *route // nil: no route matched
+	// call is the proxy terminal's upstream call: its target and start
+	// are reported to metrics and the access log.
+	call Call
+	// logged: the request is sampled into the access log.
 	logged bool
-	path   []byte
-	// req is what filters see of the request; filtersPassed counts the
-	// filters that let it through, whose After runs at the end.
-	req           Request
-	filtersPassed int
+	// path is the client's normalized path, before any rewrite; params
+	// are spans of it.
+	path []byte
+
+	// req is the filter context; passed counts the filters that let the
+	// request through, whose After and Done run at the end; slot is the
+	// running filter's index, state the filters' slots.
+	req      Request
+	passed   int
+	slot     int
+	state    []any
+	consumer *Consumer
+	logExtra []byte // extra access-log fields, JSON, each with its leading comma
+
+	// A streamed response: streamed means ctx.Response's body is a stream
+	// of core's, which completes the request when it closes if deferred
+	// (the handler has returned); tee receives the body; bodyErr is why
+	// the body was not completely written; bytesOut counts streamed bytes.
+	streamed bool
+	deferred bool
+	tee      io.Writer
+	bodyErr  error
+	bytesOut int64
+
+	cancel cancelState
 
 	host []byte // lower-cased host without port
 	uri  []byte // upstream request URI
 	buf  []byte // scratch for header values
 }
 
-var exchangePool = sync.Pool{New: func() any { return &exchange{} }}
+var exchangePool = sync.Pool{New: func() any {
+	x := &exchange{}
+	x.req.x = x
+	return x
+}}
 
-func acquireExchange(ctx *fasthttp.RequestCtx) *exchange {
+func acquireExchange(ctx *fasthttp.RequestCtx, s *Snapshot) *exchange {
 	x := exchangePool.Get().(*exchange)
-	x.ctx = ctx
+	x.ctx, x.snap = ctx, s
 	return x
 }
 
@@ -58,7 +84,7 @@ func releaseExchange(x *exchange) {
 }
 
 func (x *exchange) reset() {
-	x.ctx = nil
+	x.ctx, x.snap = nil, nil
 	x.method = 0
 	x.allowed = methodSet{}
 	x.nparams = 0
@@ -67,24 +93,29 @@ func (x *exchange) reset() {
 	x.trustedPeer = false
 	x.clientIP = netip.Addr{}
 	x.route = nil
-	x.target = nil
-	x.upStart = time.Time{}
+	x.call = Call{}
 	x.logged = false
 	x.path = x.path[:0]
-	x.req = Request{}
-	x.filtersPassed = 0
+	x.req = Request{x: x}
+	x.passed, x.slot = 0, 0
+	clear(x.state)
+	x.state = x.state[:0]
+	x.consumer = nil
+	x.logExtra = x.logExtra[:0]
+	x.streamed, x.deferred, x.tee, x.bodyErr, x.bytesOut = false, false, nil, nil, 0
+	x.cancel.reset()
 	x.host = x.host[:0]
 	x.uri = x.uri[:0]
 	x.buf = x.buf[:0]
 }
 
-// param returns the value of the i-th parameter, a slice of path.
-func (x *exchange) param(path []byte, i int) []byte {
-	if i >= x.nparams {
+// param returns the value of the i-th parameter, a slice of x.path.
+func (x *exchange) param(i int) []byte {
+	if i < 0 || i >= x.nparams {
 		return nil
 	}
 	s := x.params[i]
-	return path[s.start:s.end]
+	return x.path[s.start:s.end]
 }
 
 // setRequestID keeps a well-formed incoming X-Request-ID or generates one,
@@ -171,9 +202,10 @@ var pathSafe = func() (t [256]bool) {
 	return t
 }()
 
-// appendQuotedPath appends the decoded path p percent-encoded for a request
-// line.
-func appendQuotedPath(dst, p []byte) []byte {
+// AppendQuotedPath appends the decoded path p percent-encoded for a request
+// line or a Location: what is not RFC 3986 unreserved, a sub-delim, ':',
+// '@' or '/' becomes %XX.
+func AppendQuotedPath(dst, p []byte) []byte {
 	for _, c := range p {
 		if pathSafe[c] {
 			dst = append(dst, c)

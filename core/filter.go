@@ -1,104 +1,116 @@
 package core
 
 import (
-	"io"
-	"net/netip"
-
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
-
-	"fastgate/core/config"
 )
 
+// A route is a match, a chain of filters and one terminal (Envoy's filter
+// chain with the router as its terminal filter):
+//
+//	ipfilter -> cors -> auth -> ratelimit -> cache -> terminal (proxy | static | redirect | ...)
+//	                    response phase, in reverse: After, then Done
+//
+// Filters and terminals are built once per snapshot by the builders in
+// Options (see feature.go) and called concurrently; they must not allocate
+// per request.
+
 // Filter is one step of a route's chain, run in order after the route
-// matched and before the terminal proxy (design.md §3: ipfilter -> cors ->
-// auth -> ratelimit -> cache). Filters are built once per snapshot and
-// called concurrently; they must not allocate per request.
+// matched and before its terminal.
 type Filter interface {
 	// Filter handles one request. It returns true to go on with the chain,
 	// or false when it has written the response itself (a 429, a 401) and
-	// the request must not reach the upstream.
+	// the request must not reach the terminal.
 	Filter(ctx *fasthttp.RequestCtx, r *Request) bool
 }
 
-// AfterFilter is a Filter with a response phase: After runs once the
-// response is in ctx (or the gateway's error is), in reverse chain order,
-// for every filter whose Filter returned true. Concurrency limits release
-// their slot there; caches store. Whether a Filter has it is asserted once
-// when the route is compiled.
+// AfterFilter is a Filter with a response phase that may change the
+// response: After runs once the terminal has put the response (or the
+// gateway's error) in ctx and before it is written, in reverse chain
+// order, for every filter whose Filter returned true, also when a later
+// step panicked. A streamed body has not been read yet (see
+// Request.TeeBody). Headers set here reach the client.
 type AfterFilter interface {
 	Filter
 	After(ctx *fasthttp.RequestCtx, r *Request)
 }
 
-// Request is what a filter may read about the request beyond ctx. It is
-// valid only during the Filter call and must not be kept.
-type Request struct {
-	// ClientIP is the client's address: the peer, or past trusted proxies
-	// the rightmost untrusted X-Forwarded-For entry, never the leftmost.
-	ClientIP netip.Addr
-	// RequestID is the request's X-Request-ID, kept or generated.
-	RequestID []byte
-	// Route is the matched route's name.
-	Route string
+// DoneFilter is a Filter told when the request is over: Done runs once the
+// whole response, a streamed body included, has been written to the
+// client (or that failed, see Request.BodyErr), in reverse chain order,
+// for every filter whose Filter returned true, whatever happened after.
+// Slots (a concurrency limit's) are released here, so they are held for a
+// whole download; a cache stores a teed body here. The response can no
+// longer be changed.
+type DoneFilter interface {
+	Filter
+	Done(ctx *fasthttp.RequestCtx, r *Request)
 }
 
-// FilterBuilder makes a route's filter of one kind (rate limit, auth, ...)
-// for every compiled config, including the one -check validates. Builders
-// are given in chain order in Options.Filters.
-//
-// A builder may hand the same Filter to successive snapshots (to keep
-// limiter state across reloads). A Filter that is an io.Closer is closed
-// when the last snapshot using it has drained.
-type FilterBuilder interface {
-	// Build returns the filter of route rc of cfg, or nil when the route
-	// has none of this kind. Errors name what to change; core prefixes them
-	// with the route's path ("routes[2]: ...").
-	Build(cfg *config.Config, rc *config.Route, set *metrics.Set) (Filter, error)
+// Terminal answers a request that passed its route's filters: the proxy to
+// an upstream, a static response, a redirect; later aggregation and
+// protocol translation. It leaves the response in ctx.Response (or as a
+// body stream, see Request.TeeBody) and never panics on bad input: a bad
+// request gets a 4xx through Request.Fail.
+type Terminal interface {
+	Serve(ctx *fasthttp.RequestCtx, r *Request)
 }
 
-// runFilters runs r's chain; false means a filter answered the request.
-// passed counts the filters that let the request through, for runAfter.
-func (r *route) runFilters(ctx *fasthttp.RequestCtx, req *Request) (ok bool, passed int) {
+// runFilters runs r's chain and reports whether the request reached the
+// end. Each filter that lets the request through is counted at once, so a
+// panic further on still runs its response phase.
+func (x *exchange) runFilters(ctx *fasthttp.RequestCtx, r *route) bool {
 	for i, f := range r.filters {
-		if !f.Filter(ctx, req) {
-			return false, i
+		x.slot = i
+		if !f.Filter(ctx, &x.req) {
+			return false
 		}
+		x.passed = i + 1
 	}
-	return true, len(r.filters)
+	return true
 }
 
-// runAfter runs the response phase of the first passed filters, last first.
-func (r *route) runAfter(ctx *fasthttp.RequestCtx, req *Request, passed int) {
-	if !r.hasAfter {
+// runAfter runs the After phase of the passed filters, last first. A
+// panicking After is logged and the others still run.
+func (x *exchange) runAfter() {
+	r := x.route
+	if r == nil || !r.hasAfter {
 		return
 	}
-	for i := passed - 1; i >= 0; i-- {
-		if a, ok := r.filters[i].(AfterFilter); ok {
-			a.After(ctx, req)
+	for i := x.passed - 1; i >= 0; i-- {
+		if a := r.after[i]; a != nil {
+			x.afterOne(a, i)
 		}
 	}
 }
 
-// closeFilters closes the filters of s that next does not use.
-func (s *Snapshot) closeFilters(next *Snapshot) {
-	for _, r := range s.routes {
-		for _, f := range r.filters {
-			c, ok := f.(io.Closer)
-			if ok && (next == nil || !next.usesFilter(f)) {
-				c.Close()
-			}
+func (x *exchange) afterOne(a AfterFilter, i int) {
+	defer x.recoverFilter()
+	x.slot = i
+	a.After(x.ctx, &x.req)
+}
+
+// runDone runs the Done phase of the passed filters, last first; like
+// runAfter, a panic in one does not skip the others.
+func (x *exchange) runDone() {
+	r := x.route
+	if r == nil || !r.hasDone {
+		return
+	}
+	for i := x.passed - 1; i >= 0; i-- {
+		if d := r.done[i]; d != nil {
+			x.doneOne(d, i)
 		}
 	}
 }
 
-func (s *Snapshot) usesFilter(f Filter) bool {
-	for _, r := range s.routes {
-		for _, g := range r.filters {
-			if g == f {
-				return true
-			}
-		}
+func (x *exchange) doneOne(d DoneFilter, i int) {
+	defer x.recoverFilter()
+	x.slot = i
+	d.Done(x.ctx, &x.req)
+}
+
+func (x *exchange) recoverFilter() {
+	if p := recover(); p != nil {
+		x.snap.logPanic(p, x)
 	}
-	return false
 }

@@ -6,61 +6,96 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"fastgate/core/config"
 )
 
-// gateFilter lets requests through unless they carry X-Deny, and counts its
-// response phase.
+// gateFilter lets requests through unless they carry X-Deny-<name>, panics
+// on X-Panic-<name>, and counts its phases.
 type gateFilter struct {
-	name        string
-	seen, after atomic.Int64
-	lastRoute   atomic.Value
-	closed      atomic.Bool
+	name              string
+	seen, after, done atomic.Int64
+	lastRoute         atomic.Value
+	closed            atomic.Bool
+	state             int
 }
 
 func (f *gateFilter) Filter(ctx *fasthttp.RequestCtx, r *Request) bool {
 	f.seen.Add(1)
 	f.lastRoute.Store(r.Route)
+	if len(ctx.Request.Header.Peek("X-Panic-"+f.name)) > 0 {
+		panic("filter " + f.name + " panics")
+	}
 	if len(ctx.Request.Header.Peek("X-Deny-"+f.name)) > 0 {
-		ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
-		ctx.SetBodyString(`{"error":"denied by ` + f.name + `"}`)
+		r.Fail(ctx, &Error{fasthttp.StatusTooManyRequests, errors.New("denied by " + f.name)})
 		return false
 	}
+	r.SetState(&f.state)
 	return true
 }
 
-func (f *gateFilter) After(ctx *fasthttp.RequestCtx, r *Request) { f.after.Add(1) }
+func (f *gateFilter) After(ctx *fasthttp.RequestCtx, r *Request) {
+	if r.State() != &f.state {
+		panic("After does not see the state its Filter set")
+	}
+	f.after.Add(1)
+}
+
+func (f *gateFilter) Done(ctx *fasthttp.RequestCtx, r *Request) {
+	if r.State() != &f.state {
+		panic("Done does not see the state its Filter set")
+	}
+	f.done.Add(1)
+}
 
 func (f *gateFilter) Close() error { f.closed.Store(true); return nil }
 
-// gateBuilder gives routes whose name starts with "guarded" its filter.
-type gateBuilder struct{ f *gateFilter }
-
-func (b gateBuilder) Build(cfg *config.Config, rc *config.Route, set *metrics.Set) (Filter, error) {
-	if rc.Name == "broken" {
-		return nil, errors.New("rate_limit.rate: must be > 0")
-	}
-	if !strings.HasPrefix(rc.Name, "guarded") {
-		return nil, nil
-	}
-	return b.f, nil
+// gateBuilder gives routes whose name starts with "guarded" a filter named
+// name, built from the route's timeout (its key), and counts its builds.
+type gateBuilder struct {
+	name   string
+	builds atomic.Int64
+	last   atomic.Pointer[gateFilter]
 }
 
-func TestFilterChain(t *testing.T) {
-	first, second := &gateFilter{name: "first"}, &gateFilter{name: "second"}
-	h := newHarness(t, `
+func (b *gateBuilder) Key(_ *config.Config, rc *config.Route) any {
+	if !strings.HasPrefix(rc.Name, "guarded") && rc.Name != "broken" {
+		return nil
+	}
+	return rc.Timeout
+}
+
+func (b *gateBuilder) Validate(e *Env) error {
+	if e.Route.Name == "broken" {
+		return errors.New("rate_limit.rate: must be > 0")
+	}
+	return nil
+}
+
+func (b *gateBuilder) Build(e *Env) (Filter, error) {
+	b.builds.Add(1)
+	e.Counter(`fastgate_test_gate_total{route="` + e.Route.Name + `"}`)
+	f := &gateFilter{name: b.name}
+	b.last.Store(f)
+	return f, nil
+}
+
+const gateConfig = `
 upstreams:
   users: {targets: [{url: "http://10.0.0.1:80"}]}
 routes:
   - {name: guarded, match: {path: /g}, upstream: users}
   - {name: open, match: {path: /o}, upstream: users}
-`, map[string]fasthttp.RequestHandler{"10.0.0.1:80": named("users")}, func(o *Options) {
-		o.Filters = []FilterBuilder{gateBuilder{first}, gateBuilder{second}}
+`
+
+func TestFilterChain(t *testing.T) {
+	b1, b2 := &gateBuilder{name: "first"}, &gateBuilder{name: "second"}
+	h := newHarness(t, gateConfig, map[string]fasthttp.RequestHandler{"10.0.0.1:80": named("users")}, func(o *Options) {
+		o.Filters = []FilterBuilder{b1, b2}
 	})
-	f := func(path, header string, status int, seen1, seen2, after1, after2 int64) {
+	first, second := b1.last.Load(), b2.last.Load()
+	f := func(path, header string, status int, want ...int64) {
 		t.Helper()
 		var hs []string
 		if header != "" {
@@ -71,25 +106,45 @@ routes:
 		if resp.StatusCode() != status {
 			t.Fatalf("GET %s (%s): status %d; want %d", path, header, resp.StatusCode(), status)
 		}
-		got := []int64{first.seen.Load(), second.seen.Load(), first.after.Load(), second.after.Load()}
-		want := []int64{seen1, seen2, after1, after2}
+		got := []int64{first.seen.Load(), second.seen.Load(), first.after.Load(), second.after.Load(), first.done.Load(), second.done.Load()}
 		for i := range got {
 			if got[i] != want[i] {
-				t.Fatalf("GET %s (%s): filter counts (seen1 seen2 after1 after2) got %v; want %v", path, header, got, want)
+				t.Fatalf("GET %s (%s): filter counts (seen1 seen2 after1 after2 done1 done2) got %v; want %v", path, header, got, want)
 			}
 		}
 	}
-	f("/g", "", 200, 1, 1, 1, 1)
-	f("/o", "", 200, 1, 1, 1, 1)              // no filter on this route
-	f("/g", "X-Deny-second", 429, 2, 2, 2, 1) // the first passed: its After runs
-	f("/g", "X-Deny-first", 429, 3, 2, 2, 1)  // stopped at the first: no After
+	f("/g", "", 200, 1, 1, 1, 1, 1, 1)
+	f("/o", "", 200, 1, 1, 1, 1, 1, 1)               // no filter on this route
+	f("/g", "X-Deny-second", 429, 2, 2, 2, 1, 2, 1)  // the first passed: its After and Done run
+	f("/g", "X-Deny-first", 429, 3, 2, 2, 1, 2, 1)   // stopped at the first: no response phase
+	f("/g", "X-Panic-second", 500, 4, 3, 3, 1, 3, 1) // a panic later on: the first's phases still run
 	if r := first.lastRoute.Load(); r != "guarded" {
 		t.Fatalf("Request.Route: got %v; want guarded", r)
 	}
 	if first.closed.Load() {
 		t.Fatal("filter closed while serving")
 	}
-	// A reload that keeps the filter does not close it; dropping the route does.
+	if !strings.Contains(metricsText(h.gw), `fastgate_test_gate_total{route="guarded"}`) {
+		t.Fatal("a feature's series is missing from /metrics")
+	}
+
+	// A reload with the same key takes the instances over: no build, no close.
+	if err := h.gw.Apply(mustConfig(t, gateConfig)); err != nil {
+		t.Fatal(err)
+	}
+	h.gw.retiring.Wait()
+	if n := b1.builds.Load(); n != 1 || first.closed.Load() {
+		t.Fatalf("reload with an unchanged key: builds %d (want 1), closed %v (want false)", n, first.closed.Load())
+	}
+	// A changed key builds a new instance and closes the old once drained.
+	if err := h.gw.Apply(mustConfig(t, strings.Replace(gateConfig, "path: /g}", "path: /g}, timeout: 5s", 1))); err != nil {
+		t.Fatal(err)
+	}
+	h.gw.retiring.Wait()
+	if n := b1.builds.Load(); n != 2 || !first.closed.Load() {
+		t.Fatalf("reload with a changed key: builds %d (want 2), old closed %v (want true)", n, first.closed.Load())
+	}
+	// Dropping the route closes its filter and unregisters its series.
 	if err := h.gw.Apply(mustConfig(t, `
 upstreams:
   users: {targets: [{url: "http://10.0.0.1:80"}]}
@@ -99,20 +154,33 @@ routes:
 		t.Fatal(err)
 	}
 	h.gw.retiring.Wait()
-	if !first.closed.Load() {
+	if !b1.last.Load().closed.Load() {
 		t.Fatal("filter of a removed route not closed after the reload drained")
+	}
+	if strings.Contains(metricsText(h.gw), "fastgate_test_gate_total") {
+		t.Fatal("a removed feature's series is still in /metrics")
 	}
 }
 
 func TestFilterBuildError(t *testing.T) {
+	b := &gateBuilder{}
 	_, err := Compile(mustConfig(t, `
 upstreams:
   users: {targets: [{url: "http://10.0.0.1:80"}]}
 routes:
-  - {name: ok, match: {path: /a}, upstream: users}
+  - {name: guarded, match: {path: /a}, upstream: users}
   - {name: broken, match: {path: /b}, upstream: users}
-`), &Options{Filters: []FilterBuilder{gateBuilder{&gateFilter{}}}})
+`), &Options{Filters: []FilterBuilder{b}})
 	if err == nil || err.Error() != "routes[1]: rate_limit.rate: must be > 0" {
 		t.Fatalf("Compile: got %v; want routes[1]: rate_limit.rate: must be > 0", err)
 	}
+	if n := b.builds.Load(); n != 0 {
+		t.Fatalf("Compile (-check) built %d filters; want 0: it only validates", n)
+	}
+}
+
+func metricsText(g *Gateway) string {
+	var sb strings.Builder
+	g.Metrics().Set().WritePrometheus(&sb)
+	return sb.String()
 }

@@ -15,10 +15,7 @@ func FuzzRouteMatch(f *testing.F) {
 	for _, s := range []string{"/api/users/7", "/api/orders/a/b", "/search", "/", "//", "/api/users/", "/api/users/%2F", "/a b/\x00"} {
 		f.Add(s, "GET", "gw.local", "v=2")
 	}
-	snap, err := Compile(mustConfig(f, routingConfig), &Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	snap := compileBuilt(f, routingConfig)
 	f.Fuzz(func(t *testing.T, path, method, host, query string) {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.Header.SetMethod(method)
@@ -26,6 +23,7 @@ func FuzzRouteMatch(f *testing.F) {
 		x := &exchange{ctx: &ctx, method: methodBit([]byte(method))}
 		x.host = appendLowerHost(nil, []byte(host))
 		p := []byte(path)
+		x.path = p
 		r := snap.router.match(x, x.host, p)
 		if r == nil {
 			return
@@ -39,7 +37,7 @@ func FuzzRouteMatch(f *testing.F) {
 				t.Fatalf("path %q: param %d span %v out of bounds", path, i, s)
 			}
 		}
-		uri := r.appendRequestURI(nil, x, p, []byte("q=1"))
+		uri := r.terminal.(*proxy).rewrite.appendRequestURI(nil, x, []byte("q=1"))
 		if len(uri) == 0 || uri[0] != '/' {
 			t.Fatalf("path %q: upstream URI %q does not start with '/'", path, uri)
 		}
@@ -83,8 +81,8 @@ func FuzzClientIP(f *testing.F) {
 func TestAppendQuotedPathRoundTrip(t *testing.T) {
 	f := func(in, want string) {
 		t.Helper()
-		if got := string(appendQuotedPath(nil, []byte(in))); got != want {
-			t.Fatalf("appendQuotedPath(%q): got %q; want %q", in, got, want)
+		if got := string(AppendQuotedPath(nil, []byte(in))); got != want {
+			t.Fatalf("AppendQuotedPath(%q): got %q; want %q", in, got, want)
 		}
 	}
 	f("/users/7", "/users/7")
@@ -93,4 +91,17 @@ func TestAppendQuotedPathRoundTrip(t *testing.T) {
 	f("/q?x#y", "/q%3Fx%23y")
 	f("/é", "/%C3%A9")
 	f("/a:b@c;d=e", "/a:b@c;d=e")
+}
+
+// compileBuilt compiles a snapshot with its terminals built, as a gateway
+// does (Compile only validates them).
+func compileBuilt(t testing.TB, cfg string) *Snapshot {
+	t.Helper()
+	m := newMetrics(func() float64 { return 0 })
+	snap, err := compile(mustConfig(t, cfg), &Options{}, nil, &instances{m: m}, m, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(snap.Close)
+	return snap
 }

@@ -11,14 +11,11 @@ package core
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"reflect"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +27,6 @@ import (
 
 	"fastgate/core/accesslog"
 	"fastgate/core/config"
-	"fastgate/lb"
 )
 
 // Options are the gateway's settings that are not in the config file.
@@ -45,6 +41,9 @@ type Options struct {
 	Dial func(addr string) (net.Conn, error)
 	// Filters build the routes' filter chains, in chain order.
 	Filters []FilterBuilder
+	// Terminals build the routes' terminals other than core's proxy
+	// (static, redirect, ...); each route must be claimed by one.
+	Terminals []TerminalBuilder
 }
 
 // Gateway serves requests on one listener with the current Snapshot, and
@@ -56,8 +55,13 @@ type Gateway struct {
 	opts Options
 
 	metrics *Metrics
+	feats   *instances
+	watch   *watchdog
 
-	// mu serializes Apply and guards live and accessLog.
+	// applyMu serializes Apply, which builds the next snapshot (features
+	// may dial) without holding mu.
+	applyMu sync.Mutex
+	// mu guards live and accessLog.
 	mu sync.Mutex
 	// live are the snapshots that may still serve requests: the current
 	// one and those replaced but not yet drained.
@@ -89,13 +93,17 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		metrics.WriteCounterUint64(w, metricAccessLogLines, written)
 		metrics.WriteCounterUint64(w, metricAccessLogDropped, dropped)
 	})
-	snap, err := compile(cfg, &opts, nil, g.metrics)
+	g.feats = &instances{m: g.metrics}
+	snap, err := compile(cfg, &opts, nil, g.feats, g.metrics, false)
 	if err != nil {
 		return nil, err
 	}
 	if err := g.attachAccessLog(snap, nil); err != nil {
+		snap.Close()
 		return nil, err
 	}
+	g.watch = startWatchdog()
+	snap.watch = g.watch
 	g.accessLog = snap.accessLog
 	g.snap.Store(snap)
 	snap.startHealth(g.log)
@@ -191,7 +199,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		redirect.ShutdownWithContext(ctx)
 	}
 	err := g.srv.ShutdownWithContext(ctx)
-	g.stopOnce.Do(func() { close(g.stopped) })
+	g.stopOnce.Do(func() {
+		close(g.stopped)
+		g.watch.stop()
+	})
 	g.retiring.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -213,15 +224,23 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 // they started on; once it has drained, the replaced snapshot closes the
 // connections of targets the new config dropped and the metric series of
 // removed routes. On error nothing changes.
+//
+// Building the next snapshot (features may dial Redis or etcd) holds only
+// the apply lock, never the lock that /metrics and retiring snapshots
+// take: build first, then swap.
 func (g *Gateway) Apply(cfg *config.Config) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
 	old := g.snap.Load()
-	next, err := compile(cfg, &g.opts, old, g.metrics)
+	next, err := compile(cfg, &g.opts, old, g.feats, g.metrics, false)
 	if err != nil {
 		return err
 	}
+	next.watch = g.watch
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if err := g.attachAccessLog(next, old); err != nil {
+		g.feats.release(next.instances)
 		return err
 	}
 	g.warnRestart(old.cfg, cfg)
@@ -274,7 +293,8 @@ func (g *Gateway) retire(old *Snapshot) {
 	cur := g.snap.Load()
 	old.closeTargets(cur)
 	old.stopHealth(cur)
-	old.closeFilters(cur)
+	g.feats.release(old.instances)
+	old.instances = nil
 	g.metrics.retain(cur)
 	for i, s := range g.live {
 		if s == old {
@@ -352,281 +372,4 @@ func (g *Gateway) accessLogCounts() (written, dropped uint64) {
 		}
 	}
 	return written, dropped
-}
-
-// Handler serves one request. It is the fasthttp.RequestHandler of the
-// gateway's server, exported for tests that drive it in memory.
-func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
-	s := g.snap.Load()
-	s.inflight.Add(1)
-	x := acquireExchange(ctx)
-	defer g.finish(s, x)
-	s.serve(ctx, x)
-}
-
-// finish reports the request to metrics and the access log, and releases
-// x. A panic of the request path becomes a logged JSON 500 instead of a
-// dropped connection.
-func (g *Gateway) finish(s *Snapshot, x *exchange) {
-	if p := recover(); p != nil {
-		g.log.Error("panic serving request", "panic", fmt.Sprint(p),
-			"request_id", string(x.requestID), "stack", string(debug.Stack()))
-		writeError(&x.ctx.Response, errInternal, x.requestID)
-		x.ctx.SetConnectionClose()
-	}
-	s.observe(x)
-	releaseExchange(x)
-	s.inflight.Add(-1)
-}
-
-// errorHandler answers requests fasthttp could not parse; they never reach
-// a route or an upstream.
-func (g *Gateway) errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	e := errBadRequest
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		e = errBodyTooLarge
-	case isHeaderTooLarge(err):
-		e = errHeaderTooLarge
-	case isTimeout(err):
-		e = errRequestTimeout
-	}
-	writeError(&ctx.Response, e, appendRandomID(nil))
-	ctx.SetConnectionClose()
-	g.snap.Load().unmatched.observe(methodBit(ctx.Method()), e.Status, time.Since(ctx.Time()).Seconds())
-}
-
-func isHeaderTooLarge(err error) bool {
-	var small *fasthttp.ErrSmallBuffer
-	return errors.As(err, &small)
-}
-
-var (
-	errBodyTooLarge   = &Error{fasthttp.StatusRequestEntityTooLarge, errors.New("request body too large")}
-	errHeaderTooLarge = &Error{fasthttp.StatusRequestHeaderFieldsTooLarge, errors.New("request header too large")}
-	errRequestTimeout = &Error{fasthttp.StatusRequestTimeout, errors.New("request timed out")}
-)
-
-// slogPrintf adapts slog to fasthttp.Logger.
-type slogPrintf struct{ l *slog.Logger }
-
-func (s slogPrintf) Printf(format string, args ...any) {
-	s.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
-}
-
-// serve is the request path.
-func (s *Snapshot) serve(ctx *fasthttp.RequestCtx, x *exchange) {
-	x.setRequestID(&ctx.Request.Header)
-	x.method = methodBit(ctx.Method())
-	x.host = appendLowerHost(x.host[:0], ctx.Host())
-	s.resolveClient(x, ctx)
-	path := ctx.Path()
-	if s.accessLog != nil && (s.sample >= 1 || rand.Float64() < s.sample) {
-		x.logged = true
-		x.path = append(x.path[:0], path...)
-	}
-	r := s.router.match(x, x.host, path)
-	if r == nil {
-		s.noRoute(ctx, x)
-		return
-	}
-	x.route = r
-	if len(r.filters) > 0 {
-		x.req = Request{ClientIP: x.clientIP, RequestID: x.requestID, Route: r.name}
-		ok, passed := r.runFilters(ctx, &x.req)
-		x.filtersPassed = passed
-		if !ok {
-			return
-		}
-	}
-	s.proxy(ctx, x, r, path)
-}
-
-func (s *Snapshot) noRoute(ctx *fasthttp.RequestCtx, x *exchange) {
-	if x.allowed.any() {
-		writeError(&ctx.Response, errNoRoute, x.requestID)
-		return
-	}
-	writeError(&ctx.Response, errMethodNotAllowed, x.requestID)
-	x.buf = x.allowed.appendAllow(x.buf[:0])
-	ctx.Response.Header.SetBytesV(fasthttp.HeaderAllow, x.buf)
-}
-
-// proxy sends the request to a target of r's upstream and leaves the
-// upstream's response, cleaned of hop-by-hop headers, in ctx.Response.
-func (s *Snapshot) proxy(ctx *fasthttp.RequestCtx, x *exchange, r *route, path []byte) {
-	req := &ctx.Request
-	// The hash key is read before the rewrite: the client's path and query
-	// identify it.
-	key := r.upstream.hashKey(ctx, x, path)
-	x.uri = r.appendRequestURI(x.uri[:0], x, path, ctx.URI().QueryString())
-	closeDownstream := req.Header.ConnectionClose()
-	x.buf = stripRequestHopByHop(&req.Header, x.buf)
-	s.setForwarded(x, ctx)
-	req.SetRequestURIBytes(x.uri)
-
-	if err := s.exchangeWith(ctx, x, r, key); err != nil {
-		writeError(&ctx.Response, err, x.requestID)
-		if err == errBreakerOpen || err == errBreakerPending {
-			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
-		}
-	} else {
-		x.buf = stripResponseHopByHop(&ctx.Response.Header, x.buf)
-		ctx.Response.Header.SetBytesV(strXRequestID, x.requestID)
-	}
-	if closeDownstream {
-		ctx.SetConnectionClose()
-	}
-}
-
-// exchangeWith exchanges the request with targets of r's upstream: within
-// the circuit breaker, with the target the balancer picks for key, and
-// again with a different target when the attempt failed in a way the
-// upstream's retry policy retries (see retryPolicy.retryable), while
-// attempts, the retry budget and the route's deadline allow, after a
-// jittered backoff. The client gets the last attempt's response. Nothing
-// reaches the client before exchangeWith returns, so a retry never follows
-// response bytes.
-//
-// A request that failed on a stale keep-alive connection (closed by the
-// upstream before it answered) is first sent once more to the same target
-// on a new connection when idempotent, at once: the pool is at fault, not
-// the target, so that resend counts neither as an attempt, against the
-// budget, nor in passive health.
-func (s *Snapshot) exchangeWith(ctx *fasthttp.RequestCtx, x *exchange, r *route, key uint64) *Error {
-	up := r.upstream
-	if !up.breaker.TryBegin() {
-		up.metrics.breakerRequests.Inc()
-		return errBreakerOpen
-	}
-	defer up.breaker.End()
-	var pending *lb.Breaker
-	if up.pending {
-		pending = up.breaker
-	}
-	now := ctx.Time()
-	deadline := now.Add(r.timeout)
-	idempotent := isIdempotent(x.method)
-	i := up.balancer.Pick(key, 0)
-	if i < 0 {
-		return errNoTarget
-	}
-	var skip uint64
-	stale, retrying := false, false
-	for try := 1; ; try++ {
-		t := up.targets[i]
-		x.target, x.upStart = t, now
-		s.setUpstreamHost(&ctx.Request.Header, r, t)
-		a := t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry), pending)
-		if a.err != nil && a.stale && idempotent && !stale {
-			stale = true
-			t.codes.inc(0, 0)
-			// The other idle connections are likely stale too (an upstream
-			// restart or idle timeout closes them together).
-			t.hc.CloseIdleConnections()
-			ctx.Response.Reset()
-			now = time.Now()
-			x.upStart = now
-			a = t.roundTrip(&ctx.Request, &ctx.Response, now, tryDeadline(now, deadline, up.perTry), pending)
-		}
-		if retrying {
-			up.budget.EndRetry()
-			retrying = false
-		}
-		status := up.report(t, &a, &ctx.Response, now)
-		if a.err == nil && !up.retry.statuses.has(status) {
-			return nil // fast path: a response the policy keeps
-		}
-		if try >= up.retry.attempts || !up.retry.retryable(a.fail, status, idempotent, a.written) {
-			return a.err
-		}
-		if i < 64 {
-			skip |= 1 << uint(i)
-		}
-		j := up.balancer.Pick(key, skip)
-		if j < 0 {
-			return a.err
-		}
-		if !up.budget.TryRetry(up.breaker.Active()) {
-			up.metrics.budgetExhausted.Inc()
-			return a.err
-		}
-		// A target that refused the connection got nothing: trying another
-		// one at once cannot overload it, and keeps retries (and the
-		// budget they hold) short. Backoff is for failures after the
-		// request went out.
-		var wait time.Duration
-		if a.fail != failConnect && a.fail != failPool {
-			wait = up.retry.backoff(try - 1)
-		}
-		if now = backoffWithin(wait, deadline); now.IsZero() {
-			up.budget.EndRetry()
-			return a.err
-		}
-		retrying = true
-		up.metrics.retries.Inc()
-		ctx.Response.Reset()
-		i = j
-	}
-}
-
-// report counts one attempt in the target's metrics and passive health
-// (and its latency, for p2c_ewma), and returns the response status, or 0
-// when the attempt failed. now is when the attempt began.
-func (up *upstream) report(t *target, a *attempt, resp *fasthttp.Response, now time.Time) int {
-	status := 0
-	if a.err == nil {
-		status = resp.StatusCode()
-	}
-	t.codes.inc(0, status)
-	if a.fail == failPool || a.fail == failLimit {
-		return status // not the target's doing
-	}
-	t.lb.ReportResult(now.UnixNano(), up.failed(a.fail, status))
-	if up.ewma && (a.err == nil || a.fail == failTimeout) {
-		end := time.Now()
-		t.lb.Observe(end.UnixNano(), end.Sub(now))
-	}
-	return status
-}
-
-// backoffWithin sleeps for d and returns the time after it; it returns the
-// zero time at once when d would reach deadline.
-func backoffWithin(d time.Duration, deadline time.Time) time.Time {
-	now := time.Now()
-	if !now.Add(d).Before(deadline) {
-		return time.Time{}
-	}
-	if d <= 0 {
-		return now
-	}
-	time.Sleep(d)
-	return time.Now()
-}
-
-func (s *Snapshot) setUpstreamHost(h *fasthttp.RequestHeader, r *route, t *target) {
-	switch r.rewrite.host {
-	case hostTarget:
-		h.SetHostBytes(t.host)
-	case hostLiteral:
-		h.SetHostBytes(r.rewrite.hostLiteral)
-	}
-}
-
-// tryDeadline is the deadline of one attempt: the per-try timeout from now,
-// within the overall deadline.
-func tryDeadline(now, deadline time.Time, perTry time.Duration) time.Time {
-	if perTry <= 0 {
-		return deadline
-	}
-	if d := now.Add(perTry); d.Before(deadline) {
-		return d
-	}
-	return deadline
-}
-
-// isIdempotent reports whether a method may be sent twice (RFC 9110 9.2.2).
-func isIdempotent(bit uint16) bool {
-	const idempotent = 1<<0 | 1<<1 | 1<<3 | 1<<5 | 1<<6 | 1<<8 // GET HEAD PUT DELETE OPTIONS TRACE
-	return bit&idempotent != 0
 }

@@ -102,7 +102,7 @@ func stripHopByHop(h header, buf []byte) []byte {
 // proxy; then the client IP is the rightmost X-Forwarded-For entry that is
 // not trusted (never the leftmost, which any client can forge). From an
 // untrusted peer they are replaced, and Forwarded is removed.
-func (s *Snapshot) setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
+func setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
 	peer, trusted := x.peer, x.trustedPeer
 	x.buf = x.appendForwardedFor(x.buf[:0], h)
@@ -209,3 +209,7 @@ func parseForwardedIP(b []byte) (netip.Addr, bool) {
 // b2s converts b to a string without copying. The string must not outlive b
 // nor be kept after b changes.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// s2b converts s to a byte slice without copying. The slice must not be
+// modified.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -38,7 +38,7 @@ type healthChecker struct {
 
 	interval, jitter, timeout time.Duration
 
-	up       atomic.Pointer[upstream]
+	up       atomic.Pointer[Upstream]
 	started  atomic.Bool
 	stopOnce sync.Once
 	quit     chan struct{}
@@ -47,7 +47,7 @@ type healthChecker struct {
 
 // newHealthChecker returns old's checker when its settings are those of u,
 // else a new one, not started.
-func newHealthChecker(up *upstream, u *config.Upstream, old *upstream) (*healthChecker, error) {
+func newHealthChecker(up *Upstream, u *config.Upstream, old *Upstream) (*healthChecker, error) {
 	a := &u.Health.Active
 	key := fmt.Sprintf("%+v", *a)
 	if old != nil && old.health != nil && old.health.key == key {
@@ -77,7 +77,7 @@ func newHealthChecker(up *upstream, u *config.Upstream, old *upstream) (*healthC
 }
 
 // start makes up the upstream h checks and starts its goroutine once.
-func (h *healthChecker) start(up *upstream, log *slog.Logger) {
+func (h *healthChecker) start(up *Upstream, log *slog.Logger) {
 	h.up.Store(up)
 	up.metrics.live.Store(up)
 	if h.started.CompareAndSwap(false, true) {
@@ -149,7 +149,7 @@ func (h *healthChecker) nextInterval() time.Duration {
 }
 
 // probeAll probes each target of up in turn, stopping early on stop.
-func (h *healthChecker) probeAll(up *upstream, req *fasthttp.Request, resp *fasthttp.Response) {
+func (h *healthChecker) probeAll(up *Upstream, req *fasthttp.Request, resp *fasthttp.Response) {
 	for _, t := range up.targets {
 		if h.stopped() {
 			return
@@ -181,7 +181,7 @@ func (h *healthChecker) probe(t *target, req *fasthttp.Request, resp *fasthttp.R
 	return err == nil && code >= h.lo && code <= h.hi, true
 }
 
-func logPanic(log *slog.Logger, up *upstream, on bool) {
+func logPanic(log *slog.Logger, up *Upstream, on bool) {
 	threshold := up.set.Options().PanicThreshold
 	if on {
 		log.Warn("upstream in panic mode: too few targets available, balancing over all of them",

@@ -54,6 +54,8 @@ type Metrics struct {
 	mu        sync.Mutex
 	routes    map[string]*routeMetrics
 	upstreams map[string]*upstreamMetrics
+	// series counts the feature instances using each feature series.
+	series map[string]int
 
 	reloadsOK, reloadsError *metrics.Counter
 }
@@ -63,6 +65,7 @@ func newMetrics(inflight func() float64) *Metrics {
 		set:       metrics.NewSet(),
 		routes:    make(map[string]*routeMetrics),
 		upstreams: make(map[string]*upstreamMetrics),
+		series:    make(map[string]int),
 	}
 	m.set.NewGauge(metricInflight, inflight)
 	m.reloadsOK = m.set.NewCounter(metricReloads + `{result="ok"}`)
@@ -85,6 +88,27 @@ func (m *Metrics) CountReload(ok bool) {
 
 // Reloads returns the counts of successful and failed reloads.
 func (m *Metrics) Reloads() (ok, failed uint64) { return m.reloadsOK.Get(), m.reloadsError.Get() }
+
+// acquireSeries counts one more user of a feature's series name (created
+// by the caller).
+func (m *Metrics) acquireSeries(name string) {
+	m.mu.Lock()
+	m.series[name]++
+	m.mu.Unlock()
+}
+
+// releaseSeries counts one user less of each of names and unregisters the
+// series no instance uses any more.
+func (m *Metrics) releaseSeries(names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range names {
+		if m.series[n]--; m.series[n] <= 0 {
+			delete(m.series, n)
+			m.set.UnregisterMetric(n)
+		}
+	}
+}
 
 // route returns the series of the route named name, creating them once.
 func (m *Metrics) route(name string) *routeMetrics {
@@ -224,7 +248,7 @@ type upstreamMetrics struct {
 	retries, budgetExhausted        *metrics.Counter
 	breakerRequests, breakerPending *metrics.Counter
 	// live is the upstream of the current snapshot, which gauges read.
-	live atomic.Pointer[upstream]
+	live atomic.Pointer[Upstream]
 }
 
 func (um *upstreamMetrics) counter(name string) *metrics.Counter {

@@ -14,9 +14,6 @@ import (
 // fasthttp's ctx.Time().
 func (s *Snapshot) observe(x *exchange) {
 	ctx := x.ctx
-	if x.filtersPassed > 0 {
-		x.route.runAfter(ctx, &x.req, x.filtersPassed)
-	}
 	end := time.Now()
 	status := ctx.Response.StatusCode()
 	rm := s.unmatched
@@ -24,9 +21,7 @@ func (s *Snapshot) observe(x *exchange) {
 		rm = x.route.metrics
 	}
 	rm.observe(x.method, status, end.Sub(ctx.Time()).Seconds())
-	if x.target != nil {
-		x.route.upstream.metrics.duration.Update(end.Sub(x.upStart).Seconds())
-	}
+	x.call.Observe(end)
 	if x.logged {
 		s.logAccess(x, status, end)
 	}
@@ -48,6 +43,7 @@ var (
 	logDur      = []byte(`,"duration_ms":`)
 	logUpDur    = []byte(`,"upstream_duration_ms":`)
 	logUA       = []byte(`,"user_agent":`)
+	logConsumer = []byte(`,"consumer":`)
 )
 
 // logAccess formats the access log line of x and hands it to the writer
@@ -74,35 +70,36 @@ func (s *Snapshot) logAccess(x *exchange, status int, end time.Time) {
 	b = append(b, logPath...)
 	b = accesslog.AppendString(b, x.path)
 	b = append(b, logRoute...)
-	var up *upstream
 	if x.route != nil {
 		b = append(b, x.route.name...)
-		up = x.route.upstream
 	}
 	b = append(b, logUpstream...)
-	if up != nil {
-		b = append(b, up.name...)
+	if x.call.up != nil {
+		b = append(b, x.call.up.name...)
 	}
 	b = append(b, logTarget...)
-	if x.target != nil {
-		b = append(b, x.target.addr...)
-	}
+	b = append(b, x.call.Target()...)
 	b = append(b, logStatus...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, logIn...)
 	b = strconv.AppendInt(b, requestBytes(&ctx.Request), 10)
 	b = append(b, logOut...)
-	b = strconv.AppendInt(b, responseBytes(&ctx.Response), 10)
+	b = strconv.AppendInt(b, x.responseBytes(), 10)
 	b = append(b, logDur...)
 	b = appendMillis(b, end.Sub(ctx.Time()))
 	b = append(b, logUpDur...)
-	if x.target != nil {
-		b = appendMillis(b, end.Sub(x.upStart))
+	if x.call.target != nil {
+		b = appendMillis(b, end.Sub(x.call.attemptStart))
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, logUA...)
 	b = accesslog.AppendString(b, ctx.Request.Header.UserAgent())
+	if x.consumer != nil {
+		b = append(b, logConsumer...)
+		b = accesslog.AppendString(b, s2b(x.consumer.Name))
+	}
+	b = append(b, x.logExtra...)
 	b = append(b, '}', '\n')
 	ln.B = b
 	s.accessLog.Submit(ln)
@@ -117,12 +114,12 @@ func requestBytes(req *fasthttp.Request) int64 {
 	return int64(len(req.Body()))
 }
 
-// responseBytes is the response body size: its length, the Content-Length
-// of a streamed body, or -1 for a chunked stream whose size is not known
-// when the handler returns.
-func responseBytes(resp *fasthttp.Response) int64 {
+// responseBytes is the response body size: its length, or the bytes of a
+// streamed body written (the request completes when its stream closes).
+func (x *exchange) responseBytes() int64 {
+	resp := &x.ctx.Response
 	if resp.IsBodyStream() {
-		return int64(max(resp.Header.ContentLength(), -1))
+		return x.bytesOut
 	}
 	return int64(len(resp.Body()))
 }

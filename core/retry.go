@@ -1,11 +1,7 @@
 package core
 
 import (
-	"math/rand/v2"
-	"strconv"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"fastgate/core/config"
 	"fastgate/lb"
@@ -60,11 +56,10 @@ func compileRetries(r *config.Retries) retryPolicy {
 			p.onReset = true
 		case config.RetryTimeout:
 			p.onTime = true
-		default:
-			if n, err := strconv.Atoi(on); err == nil {
-				p.statuses.add(n)
-			}
 		}
+	}
+	for _, n := range r.Statuses() {
+		p.statuses.add(n)
 	}
 	return p
 }
@@ -98,69 +93,9 @@ func (p *retryPolicy) backoff(n int) time.Duration {
 // failed reports whether an attempt counts as a failure of its target for
 // passive outlier detection: every failure but a full pool, and the
 // configured statuses.
-func (up *upstream) failed(f failure, status int) bool {
+func (up *Upstream) failed(f failure, status int) bool {
 	if f == failNone {
 		return up.failStatus.has(status)
 	}
 	return f != failPool && f != failLimit
-}
-
-// Hash key sources of an upstream.
-const (
-	hashNone = iota
-	hashHeader
-	hashCookie
-	hashQuery
-	hashIP
-	hashPath
-)
-
-func compileHashKey(h *config.Hash) (kind int, name string) {
-	if h.Key == "" {
-		return hashNone, ""
-	}
-	source, name, err := config.ParseHashKey(h.Key)
-	if err != nil {
-		return hashNone, ""
-	}
-	switch source {
-	case config.HashKeyHeader:
-		return hashHeader, name
-	case config.HashKeyCookie:
-		return hashCookie, name
-	case config.HashKeyQuery:
-		return hashQuery, name
-	case config.HashKeyIP:
-		return hashIP, ""
-	}
-	return hashPath, ""
-}
-
-// hashKey returns the balancing key of the request for a hashing upstream
-// (0 for the others): the xxhash of the configured header, cookie, query
-// argument, client IP or normalized path, read in place. A request without
-// the key gets a random one, so keyless requests spread instead of piling
-// onto the target of the empty key. It must run before the request URI is
-// rewritten (the query and path are the client's).
-func (up *upstream) hashKey(ctx *fasthttp.RequestCtx, x *exchange, path []byte) uint64 {
-	var v []byte
-	switch up.hashKind {
-	case hashNone:
-		return 0
-	case hashHeader:
-		v = ctx.Request.Header.Peek(up.hashName)
-	case hashCookie:
-		v = ctx.Request.Header.Cookie(up.hashName)
-	case hashQuery:
-		v = ctx.QueryArgs().Peek(up.hashName)
-	case hashIP:
-		a := x.clientIP.As16()
-		return lb.HashBytes(a[:])
-	case hashPath:
-		v = path
-	}
-	if len(v) == 0 {
-		return rand.Uint64()
-	}
-	return lb.HashBytes(v)
 }

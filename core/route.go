@@ -3,31 +3,31 @@ package core
 import (
 	"bytes"
 	"fmt"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"fastgate/core/config"
 )
 
-// route is one compiled route: its match conditions, its rewrite and its
-// upstream. Immutable once built.
+// route is one compiled route: its match conditions, its filter chain and
+// its terminal. Immutable once built.
 type route struct {
-	name     string
-	index    int
-	methods  methodSet
-	headers  []condition
-	query    []condition
-	params   []string // parameter names, in template order
-	upstream *upstream
-	rewrite  rewrite
-	// timeout bounds the upstream exchange: the route's timeout or the
-	// upstream's timeouts.request.
-	timeout time.Duration
+	name    string
+	index   int
+	methods methodSet
+	headers []condition
+	query   []condition
+	params  []string // parameter names, in template order
 	metrics *routeMetrics
+
 	filters []Filter
-	// hasAfter: some filter is an AfterFilter.
-	hasAfter bool
+	// after and done hold, per filter, its After or Done phase (nil when it
+	// has none), asserted once at build; hasAfter and hasDone say whether
+	// any has.
+	after             []AfterFilter
+	done              []DoneFilter
+	hasAfter, hasDone bool
+	terminal          Terminal
 }
 
 // condition is one header or query equality test.
@@ -123,8 +123,8 @@ func compileParts(parts []config.RewritePart, params []string) []rewritePart {
 
 // appendRequestURI appends the origin-form request URI sent upstream:
 // the rewritten, percent-encoded path and the query string.
-func (r *route) appendRequestURI(dst []byte, x *exchange, path, query []byte) []byte {
-	rw := &r.rewrite
+func (rw *rewrite) appendRequestURI(dst []byte, x *exchange, query []byte) []byte {
+	path := x.path
 	switch {
 	case rw.path != nil:
 		for _, p := range rw.path {
@@ -132,21 +132,21 @@ func (r *route) appendRequestURI(dst []byte, x *exchange, path, query []byte) []
 				dst = append(dst, p.literal...)
 				continue
 			}
-			dst = appendQuotedPath(dst, x.param(path, p.param))
+			dst = AppendQuotedPath(dst, x.param(p.param))
 		}
 	case len(rw.stripPrefix) > 0 && hasPathPrefix(path, rw.stripPrefix):
 		rest := path[len(rw.stripPrefix):]
 		if len(rest) == 0 {
 			rest = strSlash
 		}
-		dst = appendQuotedPath(dst, rest)
+		dst = AppendQuotedPath(dst, rest)
 	default:
-		dst = appendQuotedPath(dst, path)
+		dst = AppendQuotedPath(dst, path)
 	}
-	return appendQuery(dst, rw.query, x, path, query)
+	return appendQuery(dst, rw.query, x, query)
 }
 
-func appendQuery(dst []byte, parts []rewritePart, x *exchange, path, query []byte) []byte {
+func appendQuery(dst []byte, parts []rewritePart, x *exchange, query []byte) []byte {
 	if len(parts) == 0 && len(query) == 0 {
 		return dst
 	}
@@ -156,7 +156,7 @@ func appendQuery(dst []byte, parts []rewritePart, x *exchange, path, query []byt
 			dst = append(dst, p.literal...)
 			continue
 		}
-		dst = appendQuotedQuery(dst, x.param(path, p.param))
+		dst = appendQuotedQuery(dst, x.param(p.param))
 	}
 	if len(parts) > 0 && len(query) > 0 {
 		dst = append(dst, '&')

@@ -1,12 +1,13 @@
 package core
 
 import (
+	"cmp"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"fastgate/core/accesslog"
 	"fastgate/core/config"
@@ -27,13 +28,22 @@ type Snapshot struct {
 	router    *router
 	routes    []*route
 	byName    map[string]*route
-	upstreams map[string]*upstream
+	upstreams map[string]*Upstream
 	trusted   []netip.Prefix
 	certs     *certSet
 
 	unmatched *routeMetrics
 	accessLog *accesslog.Logger // nil: off
 	sample    float64
+
+	log *slog.Logger
+	// watch is the gateway's client watchdog; nil for a snapshot no
+	// gateway serves.
+	watch *watchdog
+	// instances are the feature instances the routes use, released when
+	// the snapshot retires; feats tracks them across snapshots.
+	instances []*instance
+	feats     *instances
 }
 
 // cacheLinePad keeps a snapshot's in-flight counter off the cache line of
@@ -45,22 +55,31 @@ const cacheLinePad = 64 - 8
 // certificates, for one. The snapshot is not attached to a gateway; -check
 // uses it to validate, then Closes it.
 func Compile(cfg *config.Config, opts *Options) (*Snapshot, error) {
-	return compile(cfg, opts, nil, newMetrics(func() float64 { return 0 }))
+	m := newMetrics(func() float64 { return 0 })
+	return compile(cfg, opts, nil, &instances{m: m}, m, true)
 }
 
 // compile builds a Snapshot. Targets of prev with the same upstream,
 // address and pool settings are taken over with their connections and
-// balancing state; metric series are shared by name.
-func compile(cfg *config.Config, opts *Options, prev *Snapshot, m *Metrics) (*Snapshot, error) {
+// balancing state, and feature instances with unchanged keys; metric series
+// are shared by name. check only validates the routes' features: nothing
+// is built, dialed or started. On error, what was taken is released.
+func compile(cfg *config.Config, opts *Options, prev *Snapshot, is *instances, m *Metrics, check bool) (_ *Snapshot, err error) {
 	s := &Snapshot{
+		log:       cmp.Or(opts.Logger, slog.Default()),
+		feats:     is,
 		cfg:       cfg,
 		router:    newRouter(),
 		byName:    make(map[string]*route, len(cfg.Routes)),
-		upstreams: make(map[string]*upstream, len(cfg.Upstreams)),
+		upstreams: make(map[string]*Upstream, len(cfg.Upstreams)),
 		unmatched: m.route(unmatchedRoute),
 		sample:    cfg.AccessLog.Sample,
 	}
-	var err error
+	defer func() {
+		if err != nil {
+			is.release(s.instances)
+		}
+	}()
 	if s.trusted, err = parsePrefixes(cfg.Server.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
@@ -73,7 +92,7 @@ func compile(cfg *config.Config, opts *Options, prev *Snapshot, m *Metrics) (*Sn
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		var old *upstream
+		var old *Upstream
 		if prev != nil {
 			old = prev.upstreams[name]
 		}
@@ -89,16 +108,8 @@ func compile(cfg *config.Config, opts *Options, prev *Snapshot, m *Metrics) (*Sn
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 		r.metrics = m.route(r.name)
-		for _, b := range opts.Filters {
-			f, err := b.Build(cfg, rc, m.set)
-			if err != nil {
-				return nil, fmt.Errorf("routes[%d]: %w", i, err)
-			}
-			if f != nil {
-				r.filters = append(r.filters, f)
-				_, after := f.(AfterFilter)
-				r.hasAfter = r.hasAfter || after
-			}
+		if err := s.buildFeatures(r, rc, opts, prev, is, check); err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 		s.routes = append(s.routes, r)
 		s.byName[r.name] = r
@@ -119,16 +130,6 @@ func (s *Snapshot) compileRoute(i int, rc *config.Route) (*route, []config.Segme
 	}
 	r.headers = conditions(rc.Match.Headers, true)
 	r.query = conditions(rc.Match.Query, false)
-	if r.upstream = s.upstreams[rc.Upstream]; r.upstream == nil {
-		return nil, nil, fmt.Errorf("upstream: unknown upstream %q", rc.Upstream)
-	}
-	if r.rewrite, err = compileRewrite(&rc.Rewrite, r.params); err != nil {
-		return nil, nil, fmt.Errorf("rewrite.path: %w", err)
-	}
-	r.timeout = r.upstream.request
-	if d := time.Duration(rc.Timeout); d > 0 {
-		r.timeout = d
-	}
 	return r, segs, nil
 }
 
@@ -198,14 +199,15 @@ func (s *Snapshot) InFlight() int64 { return s.inflight.Load() }
 // itself.
 func (s *Snapshot) Close() {
 	s.closeTargets(nil)
-	s.closeFilters(nil)
+	s.feats.release(s.instances)
+	s.instances = nil
 }
 
 // closeTargets closes the idle connections of the targets that next does
 // not use (all of them when next is nil).
 func (s *Snapshot) closeTargets(next *Snapshot) {
 	for name, up := range s.upstreams {
-		var keep *upstream
+		var keep *Upstream
 		if next != nil {
 			keep = next.upstreams[name]
 		}

@@ -37,6 +37,9 @@ type connStream[C any] struct {
 	conn    net.Conn
 	release func(*fasthttp.HostClient, C)
 	close   func(*fasthttp.HostClient, C)
+	// x is the request whose response this is; nil for a response that
+	// is not a client's (a fan-out's).
+	x *exchange
 
 	frame     int
 	remaining int64 // frameLength: bytes left; frameChunked: bytes left in the chunk
@@ -49,9 +52,10 @@ type connStream[C any] struct {
 var streamPool sync.Pool
 
 // startStream makes resp's body a stream over br. n is the Content-Length,
-// or -1 for chunked, or -2 for "until close".
+// or -1 for chunked, or -2 for "until close". x, when not nil, is the
+// request whose response resp is: it completes when the stream closes.
 func startStream[C interface{ Conn() net.Conn }](resp *fasthttp.Response, t *target, cc C, br *bufio.Reader,
-	n int, keepAlive bool, release, closeConn func(*fasthttp.HostClient, C),
+	n int, keepAlive bool, x *exchange, release, closeConn func(*fasthttp.HostClient, C),
 ) {
 	s, _ := streamPool.Get().(*connStream[C])
 	if s == nil {
@@ -60,6 +64,10 @@ func startStream[C interface{ Conn() net.Conn }](resp *fasthttp.Response, t *tar
 	s.t, s.cc, s.br, s.conn = t, cc, br, cc.Conn()
 	s.release, s.close = release, closeConn
 	s.keepAlive = keepAlive
+	s.x = x
+	if x != nil {
+		x.streamed = true
+	}
 	switch {
 	case n >= 0:
 		s.frame, s.remaining = frameLength, int64(n)
@@ -105,6 +113,10 @@ func (s *connStream[C]) Read(p []byte) (int, error) {
 		}
 	}
 	s.total += int64(n)
+	if x := s.x; x != nil && n > 0 {
+		x.bytesOut += int64(n)
+		x.teeBody(p[:n])
+	}
 	if max := s.t.maxResponseBody; max > 0 && s.total > max {
 		return n, errUpstreamTooLarge
 	}
@@ -254,8 +266,12 @@ func (s *connStream[C]) CloseWithError(err error) error {
 		s.close(hc, s.cc)
 	}
 	s.t.lb.End()
+	x := s.x
 	var zero C
 	*s = connStream[C]{cc: zero}
 	streamPool.Put(s)
+	if x != nil {
+		x.streamClosed(err)
+	}
 	return nil
 }

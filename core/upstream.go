@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"fastgate/core/config"
+	"fastgate/core/http1"
 	"fastgate/lb"
 )
 
@@ -31,7 +32,7 @@ var _ balancer = lb.Balancer(nil)
 // the guards around them. The breaker, the retry budget and the health
 // checker outlive the snapshot when the next config keeps the upstream
 // (see compileUpstream), so limits hold across reloads.
-type upstream struct {
+type Upstream struct {
 	name     string
 	targets  []*target
 	set      *lb.Set
@@ -80,8 +81,8 @@ type target struct {
 // compileUpstream builds the upstream name of u. Targets of old (the same
 // upstream in the snapshot being replaced) are reused when their pool
 // settings are unchanged; their balancing state is reused in any case.
-func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Conn, error), old *upstream, m *Metrics) (*upstream, error) {
-	up := &upstream{
+func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Conn, error), old *Upstream, m *Metrics) (*Upstream, error) {
+	up := &Upstream{
 		name:    name,
 		perTry:  u.Timeouts.PerTry.D(),
 		request: u.Timeouts.Request.D(),
@@ -170,7 +171,7 @@ func setOptions(u *config.Upstream) lb.SetOptions {
 // compileResilience sets up's retry policy, breaker, budget, failure
 // statuses and hash key, taking the breaker and (when its settings are
 // unchanged) the budget over from old.
-func (up *upstream) compileResilience(u *config.Upstream, old *upstream) {
+func (up *Upstream) compileResilience(u *config.Upstream, old *Upstream) {
 	cb := &u.CircuitBreaker
 	if old != nil {
 		up.breaker = old.breaker
@@ -186,7 +187,7 @@ func (up *upstream) compileResilience(u *config.Upstream, old *upstream) {
 		up.budget = lb.NewBudget(u.Retries.Budget, u.Retries.MinRetries)
 	}
 	up.retry = compileRetries(&u.Retries)
-	for _, code := range u.Health.Passive.OnStatus {
+	for _, code := range u.Health.Passive.Statuses() {
 		up.failStatus.add(code)
 	}
 	up.ewma = u.Balancer == config.BalancerP2CEWMA
@@ -199,7 +200,7 @@ func targetSettings(u *config.Upstream) string {
 }
 
 // target returns the upstream's target at addr, or nil.
-func (up *upstream) target(addr string) *target {
+func (up *Upstream) target(addr string) *target {
 	for _, t := range up.targets {
 		if t.addr == addr {
 			return t
@@ -208,10 +209,10 @@ func (up *upstream) target(addr string) *target {
 	return nil
 }
 
-func (up *upstream) hasTarget(addr string) bool { return up.target(addr) != nil }
+func (up *Upstream) hasTarget(addr string) bool { return up.target(addr) != nil }
 
 // uses reports whether t is one of the upstream's targets.
-func (up *upstream) uses(t *target) bool {
+func (up *Upstream) uses(t *target) bool {
 	for _, u := range up.targets {
 		if u == t {
 			return true
@@ -276,10 +277,11 @@ type attempt struct {
 // Bodies with a known length up to maxBufferedBody are read whole; others
 // are streamed: resp gets a body stream that returns the connection to the
 // pool when the server has written it. br, when not nil, limits the
-// attempts waiting for a connection (circuit_breaker.max_pending).
-func (t *target) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, br *lb.Breaker) attempt {
+// attempts waiting for a connection (circuit_breaker.max_pending). x, when
+// not nil, is the client request: its watchdog may end the attempt.
+func (t *target) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, br *lb.Breaker, x *exchange) attempt {
 	t.lb.Begin()
-	streamed, a := t.do(req, resp, now, deadline, br)
+	streamed, a := t.do(req, resp, now, deadline, br, x)
 	if !streamed {
 		t.lb.End()
 	}
@@ -288,7 +290,7 @@ func (t *target) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, now, 
 
 // do is roundTrip without the in-flight accounting. A streamed response ends
 // its in-flight count when its stream closes.
-func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, br *lb.Breaker) (streamed bool, a attempt) {
+func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadline time.Time, br *lb.Breaker, x *exchange) (streamed bool, a attempt) {
 	hc := t.hc
 	if br != nil && !br.TryPending() {
 		return false, attempt{err: errBreakerPending, fail: failLimit}
@@ -305,17 +307,24 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 		return false, attempt{err: e, fail: f}
 	}
 	conn := cc.Conn()
+	if !x.track(conn) {
+		hc.ReleaseConn(cc)
+		return false, attempt{err: errClientGone, fail: failLimit}
+	}
 	reused := cc.CreatedTime().Before(now)
 	if err := setDeadline(conn, now, deadline); err != nil {
+		x.untrack(conn)
 		hc.CloseConn(cc)
 		return false, attempt{err: errUpstreamReset, fail: failReset, stale: reused}
 	}
 	werr, rerr := t.send(conn, req)
 	if werr != nil {
+		x.untrack(conn)
 		hc.CloseConn(cc)
 		return false, attempt{err: exchangeError(werr), fail: classify(werr), stale: reused && !isTimeout(werr), written: true}
 	}
 	if rerr != nil {
+		x.untrack(conn)
 		hc.CloseConn(cc)
 		return false, attempt{err: exchangeError(rerr), fail: classify(rerr), stale: reused && isEmptyRead(rerr), written: true}
 	}
@@ -323,6 +332,7 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 	br2 := hc.AcquireReader(conn)
 	if err := readResponseHeader(resp, br2); err != nil {
 		hc.ReleaseReader(br2)
+		x.untrack(conn)
 		hc.CloseConn(cc)
 		return false, attempt{err: exchangeError(err), fail: classify(err), stale: reused && isEmptyRead(err), written: true}
 	}
@@ -331,6 +341,7 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 	skip := noResponseBody(req, resp)
 	if !skip && t.maxResponseBody > 0 && int64(n) > t.maxResponseBody {
 		hc.ReleaseReader(br2)
+		x.untrack(conn)
 		hc.CloseConn(cc)
 		return false, attempt{err: errUpstreamTooLarge, fail: failProtocol, written: true}
 	}
@@ -340,18 +351,30 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 	case n >= 0 && int64(n) <= t.maxBufferedBody:
 		if err := resp.ReadBody(br2, 0); err != nil {
 			hc.ReleaseReader(br2)
+			x.untrack(conn)
 			hc.CloseConn(cc)
 			return false, attempt{err: exchangeError(err), fail: classify(err), written: true}
 		}
 	default:
-		startStream(resp, t, cc, br2, n, keepAlive, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+		if x.untrack(conn) {
+			hc.ReleaseReader(br2)
+			hc.CloseConn(cc)
+			return false, attempt{err: errClientGone, fail: failLimit, written: true}
+		}
+		// The client's own response: the request completes when the
+		// stream closes. Another response (a fan-out's) is the caller's.
+		var owner *exchange
+		if x != nil && resp == &x.ctx.Response {
+			owner = x
+		}
+		startStream(resp, t, cc, br2, n, keepAlive, owner, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
 		return true, attempt{written: true}
 	}
 	hc.ReleaseReader(br2)
-	if keepAlive {
-		hc.ReleaseConn(cc)
-	} else {
+	if x.untrack(conn) || !keepAlive {
 		hc.CloseConn(cc)
+	} else {
+		hc.ReleaseConn(cc)
 	}
 	return false, attempt{written: true}
 }
@@ -368,9 +391,16 @@ func classify(err error) failure {
 }
 
 // readResponseHeader reads the final response header, skipping 1xx interim
-// responses (101 is final: upgrades are not supported and get 502).
+// responses (101 is final: upgrades are not supported and get 502). Each
+// head is checked strictly first (package http1): a response that could
+// desynchronize the connection or smuggle a second response (CL with TE,
+// two Content-Lengths, obs-fold, NUL or bare CR, a bad status line) is an
+// error, and the caller closes the connection.
 func readResponseHeader(resp *fasthttp.Response, br *bufio.Reader) error {
 	for i := 0; i < 8; i++ {
+		if err := checkResponseHead(br); err != nil {
+			return err
+		}
 		if err := resp.Header.Read(br); err != nil {
 			return err
 		}
@@ -383,6 +413,27 @@ func readResponseHeader(resp *fasthttp.Response, br *bufio.Reader) error {
 		}
 	}
 	return errUpstreamBadResp
+}
+
+// checkResponseHead waits until br holds a whole response head and checks
+// it with http1.CheckResponseHead, consuming nothing: fasthttp then parses
+// the same buffered bytes.
+func checkResponseHead(br *bufio.Reader) error {
+	n := 1
+	for {
+		if _, err := br.Peek(n); err != nil {
+			// Timeouts, resets, a full buffer: fasthttp's Read meets the
+			// same error and reports it in the form classify knows.
+			return nil
+		}
+		b, _ := br.Peek(br.Buffered())
+		if end := http1.HeadEnd(b); end >= 0 {
+			return http1.CheckResponseHead(b[:end])
+		}
+		if n = len(b) + 1; n > br.Size() {
+			return nil // too large: fasthttp's Read says so
+		}
+	}
 }
 
 // noResponseBody reports whether resp has no body by RFC 9112 section 6.3.

@@ -80,9 +80,9 @@ func loadConfig(o *options) (*config.Config, error) {
 		return nil, err
 	}
 	// What Validate cannot see, compiling does.
-	filters, cleanup := filterBuilders(slog.Default(), true)
+	feats, cleanup := features(slog.Default())
 	defer cleanup()
-	snap, err := core.Compile(cfg, &core.Options{Filters: filters})
+	snap, err := core.Compile(cfg, &feats)
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +121,10 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 // drains: /readyz turns 503, after -drain-delay the listener stops, in-flight
 // requests finish up to server.drain_timeout, connections close.
 func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
-	filters, cleanup := filterBuilders(log, false)
+	feats, cleanup := features(log)
 	defer cleanup() // after drain: the Redis client outlives the gateway
-	gw, err := core.New(cfg, core.Options{Logger: log, ReusePort: o.reusePort, Filters: filters})
+	feats.Logger, feats.ReusePort = log, o.reusePort
+	gw, err := core.New(cfg, feats)
 	if err != nil {
 		return err
 	}

@@ -196,7 +196,9 @@ type Timeouts struct {
 	Request Duration `json:"request" yaml:"request"`
 }
 
-// Route maps matching requests to an upstream.
+// Route maps matching requests to one terminal: the proxy to an upstream
+// (upstream), a fixed response (static) or a redirect (redirect). Exactly
+// one of them is set.
 type Route struct {
 	// Name identifies the route in logs, errors and (later) metrics.
 	// Default "route<N>" (its index). Unique.
@@ -205,8 +207,19 @@ type Route struct {
 	// Match says which requests the route takes.
 	Match Match `json:"match" yaml:"match"`
 
-	// Upstream names the upstream that serves the route. Required.
+	// Upstream names the upstream the route proxies to: the proxy
+	// terminal. Required unless the route has another terminal (static,
+	// redirect), with which it is not allowed.
 	Upstream string `json:"upstream" yaml:"upstream"`
+
+	// Static answers the route's requests with a fixed response, without
+	// an upstream. Absent: not a static route.
+	Static *StaticResponse `json:"static" yaml:"static"`
+
+	// Redirect answers the route's requests with a redirect to a URL built
+	// from the route's path parameters, without an upstream. Absent: not a
+	// redirect route.
+	Redirect *Redirect `json:"redirect" yaml:"redirect"`
 
 	// Rewrite changes the request on its way upstream.
 	Rewrite Rewrite `json:"rewrite" yaml:"rewrite"`

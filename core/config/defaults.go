@@ -154,6 +154,7 @@ func (r *Route) setDefaults(index int) {
 	if r.Rewrite.Host == "" {
 		r.Rewrite.Host = RewriteHostTarget
 	}
+	r.setTerminalDefaults()
 }
 
 // setZero sets *v to d when *v is the zero value.

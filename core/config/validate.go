@@ -206,7 +206,7 @@ func validateRoutes(errs *Errors, c *Config) {
 	for i, r := range c.Routes {
 		p := pathIndex("routes", i)
 		if r == nil {
-			errs.add(p, "is empty; give it at least an upstream")
+			errs.add(p, "is empty; give it at least a terminal: upstream, static or redirect")
 			continue
 		}
 		validateRouteName(errs, p+".name", r.Name, i, names)
@@ -214,7 +214,7 @@ func validateRoutes(errs *Errors, c *Config) {
 		if ok {
 			shapes[i] = templateShape(segs)
 		}
-		validateRouteUpstream(errs, p+".upstream", r.Upstream, upstreams)
+		validateTerminal(errs, p, r, upstreams, ParamNames(segs), ok)
 		validateRewrite(errs, p+".rewrite", &r.Rewrite, segs, ok)
 		nonNegativeDuration(errs, p+".timeout", r.Timeout)
 	}

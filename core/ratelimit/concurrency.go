@@ -14,14 +14,15 @@ import (
 // concurrency is a route's cap on requests in flight: one limiter for the
 // route (with the optional queue), or one per key.
 type concurrency struct {
-	route  *limiter.Concurrency
-	keyed  *limiter.KeyedConcurrency
-	key    key
-	status int
+	route *limiter.Concurrency
+	keyed *limiter.KeyedConcurrency
+	key   key
+	// err answers a request over the cap, with concurrency.status.
+	err *core.Error
 }
 
 func newConcurrency(c *config.Concurrency) (*concurrency, error) {
-	cc := &concurrency{status: c.Status}
+	cc := &concurrency{err: &core.Error{Status: c.Status, Err: errConcurrencyExhausted}}
 	var err error
 	if c.Key == "" {
 		cc.route, err = limiter.NewConcurrency(c.Max, c.Queue, c.Wait.D())
@@ -60,16 +61,13 @@ func (c *concurrency) release(st *state) {
 
 // state is what Filter leaves on the request for After: the decision whose
 // headers go on the response and the concurrency key's hash. Pooled; set on
-// the RequestCtx as a user value (a pointer in an interface: no allocation).
+// the filter's core.Request state slot (a pointer in an interface: no
+// allocation).
 type state struct {
 	limit int // index of the limit whose headers are set; -1: none
 	d     limiter.Decision
 	hash  uint64
 }
-
-// stateKey is the user value key of a state; a zero-size key boxes without
-// allocating.
-type stateKey struct{}
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type harness struct {
 	t       testing.TB
 	gw      *core.Gateway
 	b       *Builder
+	rec     *recorder
 	gwLn    *fasthttputil.InmemoryListener
 	upLn    *fasthttputil.InmemoryListener
 	clients map[string]*fasthttp.Client
@@ -46,10 +48,11 @@ func newHarness(t testing.TB, cfg string, upstream fasthttp.RequestHandler) *har
 	go up.Serve(h.upLn) //nolint:errcheck
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h.b = NewBuilder(Options{Logger: log})
+	h.rec = &recorder{Builder: h.b}
 	gw, err := core.New(mustConfig(t, cfg), core.Options{
 		Logger:  log,
 		Dial:    func(string) (net.Conn, error) { return h.upLn.Dial() },
-		Filters: []core.FilterBuilder{h.b},
+		Filters: []core.FilterBuilder{h.rec},
 	})
 	if err != nil {
 		t.Fatalf("core.New: %s", err)
@@ -120,3 +123,32 @@ func (h *harness) status(peer, uri string, headers ...string) int {
 type quiet struct{}
 
 func (quiet) Printf(string, ...any) {}
+
+// recorder is the Builder, keeping the Filters it builds.
+type recorder struct {
+	*Builder
+	mu    sync.Mutex
+	built []*Filter
+}
+
+func (r *recorder) Build(e *core.Env) (core.Filter, error) {
+	f, err := r.Builder.Build(e)
+	if err == nil {
+		r.mu.Lock()
+		r.built = append(r.built, f.(*Filter))
+		r.mu.Unlock()
+	}
+	return f, err
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.built)
+}
+
+func (r *recorder) last() *Filter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.built[len(r.built)-1]
+}

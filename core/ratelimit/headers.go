@@ -20,8 +20,6 @@ const (
 	hdrLegacyRemain   = "X-RateLimit-Remaining"
 	hdrLegacyReset    = "X-RateLimit-Reset"
 	hdrRetryAfter     = "Retry-After"
-	hdrRequestID      = "X-Request-ID"
-	contentTypeJSON   = "application/json"
 	headerValueScrach = 64
 )
 
@@ -77,38 +75,17 @@ func (f *Filter) writeHeaders(h *fasthttp.ResponseHeader, l *limit, d limiter.De
 // deny answers 429 for limit l's decision d.
 func (f *Filter) deny(ctx *fasthttp.RequestCtx, r *core.Request, l *limit, d limiter.Decision) {
 	resp := &ctx.Response
-	writeError(resp, fasthttp.StatusTooManyRequests, errRateLimited, r.RequestID)
+	core.WriteError(resp, errRateLimited, r.RequestID)
 	var buf [20]byte
 	resp.Header.SetBytesV(hdrRetryAfter, strconv.AppendInt(buf[:0], d.RetryAfterSeconds(), 10))
 	f.writeHeaders(&resp.Header, l, d, true)
-	f.series.rejected.Inc()
+	f.rejected.Inc()
 }
 
 // throttle answers the concurrency cap's status (503 or 429).
 func (f *Filter) throttle(ctx *fasthttp.RequestCtx, r *core.Request) {
 	resp := &ctx.Response
-	writeError(resp, f.conc.status, errConcurrencyExhausted, r.RequestID)
+	core.WriteError(resp, f.conc.err, r.RequestID)
 	resp.Header.Set(hdrRetryAfter, concurrencyRetryAfter)
-	f.series.throttled.Inc()
-}
-
-// writeError replaces the response with the gateway's JSON error body,
-// {"error":"...","status":429,"request_id":"..."}, as core does for its
-// own errors. msg and requestID must be JSON-safe (core only keeps
-// well-formed request ids).
-func writeError(resp *fasthttp.Response, status int, msg string, requestID []byte) {
-	resp.Reset()
-	resp.SetStatusCode(status)
-	resp.Header.SetContentType(contentTypeJSON)
-	if len(requestID) > 0 {
-		resp.Header.SetBytesV(hdrRequestID, requestID)
-	}
-	var num [8]byte
-	resp.AppendBodyString(`{"error":"`)
-	resp.AppendBodyString(msg)
-	resp.AppendBodyString(`","status":`)
-	resp.AppendBody(strconv.AppendInt(num[:0], int64(status), 10))
-	resp.AppendBodyString(`,"request_id":"`)
-	resp.AppendBody(requestID)
-	resp.AppendBodyString("\"}\n")
+	f.throttled.Inc()
 }

@@ -201,14 +201,10 @@ routes:
 	if h.status("192.0.2.1", "/") != 200 || h.status("192.0.2.1", "/") != 429 {
 		t.Fatal("want 200 then 429 before the reload")
 	}
-	old := h.b.cache
-	if len(old) != 1 {
-		t.Fatalf("builder holds %d filters; want 1", len(old))
+	if n := h.rec.count(); n != 1 {
+		t.Fatalf("built %d filters; want 1", n)
 	}
-	var first *Filter
-	for _, f := range old {
-		first = f
-	}
+	first := h.rec.last()
 	if err := h.gw.Apply(mustConfig(t, cfg+"  - {name: other, match: {path: /o}, upstream: users}\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -231,11 +227,8 @@ routes:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	h.b.mu.Lock()
-	n := len(h.b.cache)
-	h.b.mu.Unlock()
-	if n != 1 {
-		t.Fatalf("builder holds %d filters after the reload; want 1", n)
+	if n := h.rec.count(); n != 2 {
+		t.Fatalf("built %d filters after two reloads; want 2 (the unchanged route's was kept)", n)
 	}
 	if got := counter(h.gw.Metrics().Set(), `fastgate_ratelimit_rejected_total{route="api"}`); got != 2 {
 		t.Fatalf("rejections of the route survive the reload: got %d; want 2", got)
@@ -317,17 +310,18 @@ routes:
 }
 
 func TestCheckMode(t *testing.T) {
-	b := NewBuilder(Options{Check: true})
+	b := NewBuilder(Options{})
 	cfg := mustConfig(t, `
 redis: {address: "127.0.0.1:1"}
 routes:
   - {upstream: users, rate_limit: {rate: 1, scope: global}, concurrency: {max: 1}}
 `)
-	f, err := b.Build(cfg, cfg.Routes[0], metrics.NewSet())
-	if f != nil || err != nil {
-		t.Fatalf("check mode: got %v, %v; want nil, nil (no connection, no filter)", f, err)
+	snap, err := core.Compile(cfg, &core.Options{Filters: []core.FilterBuilder{b}})
+	if err != nil {
+		t.Fatalf("check: %v", err)
 	}
+	snap.Close()
 	if len(b.clients) != 0 {
-		t.Fatal("check mode created a Redis client")
+		t.Fatal("check (core.Compile) created a Redis client")
 	}
 }

@@ -1,0 +1,135 @@
+// Package coretest runs a core.Gateway in memory for the tests of feature
+// packages (filters and terminals outside core): fasthttp in-memory
+// listeners for the gateway and its upstreams, a client, and a config from
+// YAML. It is for tests only; nothing in the gateway imports it.
+package coretest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"fastgate/core"
+	"fastgate/core/config"
+)
+
+// Gateway is a core.Gateway served on an in-memory listener.
+type Gateway struct {
+	*core.Gateway
+	// Client sends requests to the gateway; any host name reaches it.
+	Client *fasthttp.Client
+
+	t        testing.TB
+	ln       *fasthttputil.InmemoryListener
+	mu       sync.Mutex
+	upstream map[string]*fasthttputil.InmemoryListener
+	servers  []*fasthttp.Server
+}
+
+// Start parses cfg (YAML, with defaults and validation) and serves it with
+// opts. upstreams maps target addresses of cfg ("10.0.0.1:80") to
+// handlers; a target without one refuses connections. Everything stops
+// when the test ends.
+func Start(t testing.TB, cfg string, opts core.Options, upstreams map[string]fasthttp.RequestHandler) *Gateway {
+	t.Helper()
+	g := &Gateway{t: t, ln: fasthttputil.NewInmemoryListener(), upstream: make(map[string]*fasthttputil.InmemoryListener)}
+	for addr, h := range upstreams {
+		ln := fasthttputil.NewInmemoryListener()
+		srv := &fasthttp.Server{Handler: h, Logger: quiet{}}
+		go srv.Serve(ln) //nolint:errcheck
+		g.upstream[addr] = ln
+		g.servers = append(g.servers, srv)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	opts.Dial = g.dial
+	gw, err := core.New(Config(t, cfg), opts)
+	if err != nil {
+		t.Fatalf("core.New: %s", err)
+	}
+	g.Gateway = gw
+	go gw.Serve(g.ln) //nolint:errcheck
+	g.Client = &fasthttp.Client{
+		Dial:                      func(string) (net.Conn, error) { return g.ln.Dial() },
+		NoDefaultUserAgentHeader:  true,
+		MaxIdemponentCallAttempts: 1,
+		ReadTimeout:               10 * time.Second,
+	}
+	t.Cleanup(g.Stop)
+	return g
+}
+
+// Config parses, defaults and validates a YAML config.
+func Config(t testing.TB, yaml string) *config.Config {
+	t.Helper()
+	c, err := config.ParseChecked([]byte(yaml), "yaml", func(string) (string, bool) { return "", false }, nil)
+	if err != nil {
+		t.Fatalf("config:\n%s", err)
+	}
+	return c
+}
+
+func (g *Gateway) dial(addr string) (net.Conn, error) {
+	g.mu.Lock()
+	ln := g.upstream[addr]
+	g.mu.Unlock()
+	if ln == nil {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("connection refused")}
+	}
+	return ln.Dial()
+}
+
+// Stop shuts the gateway down (flushing its access log) and its
+// upstreams. It is idempotent; Start registers it as a test cleanup.
+func (g *Gateway) Stop() {
+	g.mu.Lock()
+	servers := g.servers
+	g.servers = nil
+	g.mu.Unlock()
+	if servers == nil && g.ln == nil {
+		return
+	}
+	if g.ln != nil {
+		g.ln.Close()
+		g.ln = nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g.Shutdown(ctx) //nolint:errcheck
+	for _, s := range servers {
+		s.Shutdown() //nolint:errcheck
+	}
+}
+
+// Do sends method uri with "Name: value" headers and returns the response,
+// which the caller releases with fasthttp.ReleaseResponse.
+func (g *Gateway) Do(method, uri string, headers ...string) *fasthttp.Response {
+	g.t.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.SetMethod(method)
+	req.SetRequestURI(uri)
+	for _, hv := range headers {
+		k, v, _ := strings.Cut(hv, ":")
+		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	resp := fasthttp.AcquireResponse()
+	if err := g.Client.DoTimeout(req, resp, 10*time.Second); err != nil {
+		g.t.Fatalf("%s %s: %s", method, uri, err)
+	}
+	return resp
+}
+
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}

@@ -1,0 +1,234 @@
+package core
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A client that closes its connection while its request waits on an
+// upstream should not keep that upstream busy until the timeout: nginx
+// closes the upstream connection (proxy_ignore_client_abort off), Go's
+// net/http cancels the request's context. fasthttp reads nothing from a
+// connection while its handler runs, so nothing notices; the watchdog
+// does. It is one goroutine per gateway that, every watchTick, peeks
+// (MSG_PEEK|MSG_DONTWAIT, no data consumed) at the client connection of
+// each request that has waited on an upstream for more than watchMinAge:
+// end of stream or a reset means the client is gone, and the request's
+// upstream connections get a deadline in the past, which ends the
+// attempt at once; the attempt's connection is then closed, never pooled,
+// and the request is not retried. Requests faster than watchMinAge cost
+// one registration (a shard lock) and no syscall.
+const (
+	watchTick   = 20 * time.Millisecond
+	watchMinAge = 40 * time.Millisecond
+	watchShards = 16
+)
+
+// cancelState is an exchange's side of the watchdog: whether the client
+// is gone, the upstream connections in use, and its place in a shard.
+type cancelState struct {
+	canceled atomic.Bool
+	mu       sync.Mutex
+	conns    []net.Conn // guarded by mu
+
+	// guarded by the shard's lock
+	shard      *watchShard
+	next, prev *exchange
+	since      int64 // unix nanos of the registration
+}
+
+func (c *cancelState) reset() {
+	c.canceled.Store(false)
+	clear(c.conns)
+	c.conns = c.conns[:0]
+}
+
+// watchdog watches the client connections of requests in upstream calls.
+type watchdog struct {
+	shards [watchShards]watchShard
+	next   atomic.Uint32
+	quit   chan struct{}
+	done   chan struct{}
+	// canceled counts the requests whose client went away mid-call.
+	canceled atomic.Uint64
+}
+
+type watchShard struct {
+	mu   sync.Mutex
+	head *exchange
+	_    [40]byte // keep shards off each other's cache lines
+}
+
+func startWatchdog() *watchdog {
+	w := &watchdog{quit: make(chan struct{}), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *watchdog) stop() {
+	close(w.quit)
+	<-w.done
+}
+
+// watch registers x, once per request, when its first upstream attempt
+// starts.
+func (w *watchdog) watch(x *exchange, now time.Time) {
+	c := &x.cancel
+	if c.shard != nil {
+		return
+	}
+	sh := &w.shards[w.next.Add(1)%watchShards]
+	sh.mu.Lock()
+	c.shard, c.since = sh, now.UnixNano()
+	c.next, c.prev = sh.head, nil
+	if sh.head != nil {
+		sh.head.cancel.prev = x
+	}
+	sh.head = x
+	sh.mu.Unlock()
+}
+
+// unwatch removes x from its shard, if registered.
+func unwatch(x *exchange) {
+	c := &x.cancel
+	sh := c.shard
+	if sh == nil {
+		return
+	}
+	sh.mu.Lock()
+	if c.prev != nil {
+		c.prev.cancel.next = c.next
+	} else {
+		sh.head = c.next
+	}
+	if c.next != nil {
+		c.next.cancel.prev = c.prev
+	}
+	c.shard, c.next, c.prev = nil, nil, nil
+	sh.mu.Unlock()
+}
+
+func (w *watchdog) run() {
+	defer close(w.done)
+	tick := time.NewTicker(watchTick)
+	defer tick.Stop()
+	var peek [1]byte
+	for {
+		select {
+		case <-w.quit:
+			return
+		case now := <-tick.C:
+			oldest := now.Add(-watchMinAge).UnixNano()
+			for i := range w.shards {
+				w.scan(&w.shards[i], oldest, peek[:])
+			}
+		}
+	}
+}
+
+// scan cancels the requests of sh registered before oldest whose client
+// has gone. The peeks run under the shard's lock: a registered request is
+// still being served, so its client connection is open on the gateway's
+// side and its descriptor cannot have been reused.
+func (w *watchdog) scan(sh *watchShard, oldest int64, buf []byte) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for x := sh.head; x != nil; x = x.cancel.next {
+		if x.cancel.since > oldest || x.cancel.canceled.Load() {
+			continue
+		}
+		if clientGone(x.ctx.Conn(), buf) {
+			x.cancel.abort()
+			w.canceled.Add(1)
+		}
+	}
+}
+
+// clientGone reports whether the peer of conn has closed or reset it,
+// without consuming data. Connections without a descriptor (in-memory
+// pipes) are never reported gone.
+func clientGone(conn net.Conn, buf []byte) bool {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	rc.Control(func(fd uintptr) { //nolint:errcheck // a closed conn: not ours to judge
+		n, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = n == 0 && err == nil || errors.Is(err, syscall.ECONNRESET)
+	})
+	return gone
+}
+
+// longAgo is a deadline in the past: set on a connection, it ends any
+// read or write in progress at once.
+var longAgo = time.Unix(1, 0)
+
+// abort marks the request canceled and ends the reads and writes of its
+// upstream connections.
+func (c *cancelState) abort() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.canceled.Store(true)
+	for _, conn := range c.conns {
+		if rc, ok := conn.(*rawTCPConn); ok {
+			// Not rawTCPConn.SetDeadline: its kept deadline belongs to the
+			// request's goroutine. The connection is closed after this.
+			rc.TCPConn.SetDeadline(longAgo) //nolint:errcheck
+			continue
+		}
+		conn.SetDeadline(longAgo) //nolint:errcheck
+	}
+}
+
+// track records conn as in use by an attempt of x; false when the client
+// is gone already (the attempt must not start). x may be nil.
+func (x *exchange) track(conn net.Conn) bool {
+	if x == nil {
+		return true
+	}
+	c := &x.cancel
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.canceled.Load() {
+		return false
+	}
+	c.conns = append(c.conns, conn)
+	return true
+}
+
+// untrack forgets conn and reports whether the client went away while it
+// was in use: then the connection must be closed, not pooled.
+func (x *exchange) untrack(conn net.Conn) (canceled bool) {
+	if x == nil {
+		return false
+	}
+	c := &x.cancel
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, v := range c.conns {
+		if v == conn {
+			last := len(c.conns) - 1
+			c.conns[i], c.conns[last] = c.conns[last], nil
+			c.conns = c.conns[:last]
+			break
+		}
+	}
+	return c.canceled.Load()
+}
+
+// clientCanceled reports whether x's client went away during an upstream
+// call. x may be nil.
+func (x *exchange) clientCanceled() bool { return x != nil && x.cancel.canceled.Load() }
