@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"sort"
 
-	"fastgate/core/config"
 	"fastgate/cmd/upstream/stub"
+	"fastgate/core/config"
 )
 
 // startDemoServices starts a demo service on every target of every
