@@ -184,3 +184,35 @@ func metricsText(g *Gateway) string {
 	g.Metrics().Set().WritePrometheus(&sb)
 	return sb.String()
 }
+
+// slowBuilder's Build waits until released, as a feature dialing Redis
+// or etcd may.
+type slowBuilder struct{ entered, release chan struct{} }
+
+func (b slowBuilder) Key(_ *config.Config, rc *config.Route) any { return rc.Name }
+func (b slowBuilder) Validate(*Env) error                        { return nil }
+func (b slowBuilder) Build(*Env) (Filter, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return &gateFilter{}, nil
+}
+
+// TestApplyBuildsWithoutTheGatewayLock: while a reload's feature is being
+// built, /metrics (which takes the gateway's lock for the in-flight gauge)
+// and requests are served.
+func TestApplyBuildsWithoutTheGatewayLock(t *testing.T) {
+	b := slowBuilder{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	h := newHarness(t, gateConfig, map[string]fasthttp.RequestHandler{"10.0.0.1:80": named("users")})
+	h.gw.opts.Filters = []FilterBuilder{b}
+	applied := make(chan error, 1)
+	go func() { applied <- h.gw.Apply(mustConfig(t, gateConfig)) }()
+	<-b.entered // the first route's filter is being built
+	if !strings.Contains(metricsText(h.gw), "fastgate_inflight_requests") {
+		t.Fatal("/metrics without the in-flight gauge")
+	}
+	h.expectStatus("/g", 200)
+	close(b.release)
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -331,10 +331,11 @@ routes: [{upstream: u}]
 	}
 }
 
-// waitFor polls cond for up to 5s.
+// waitFor polls cond until it holds; the 20s bound only keeps a broken
+// build from hanging on a busy machine.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for !cond() {
 		select {
