@@ -332,16 +332,17 @@ upstreams:
   tiny:
     targets: [{url: "http://10.0.0.22:80"}]
     pool: {max_conns: 1}
-    timeouts: {request: 1s}
+    timeouts: {request: 30s}
 routes:
   - {match: {path: "/down"}, upstream: down}
   - {match: {path: "/slow"}, upstream: slow}
   - {match: {path: "/tiny"}, upstream: tiny}
   - {match: {path: "/fast"}, upstream: slow, timeout: 50ms}
 `
+	entered, release := make(chan struct{}), make(chan struct{})
 	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{
 		"10.0.0.21:80": hang,
-		"10.0.0.22:80": func(ctx *fasthttp.RequestCtx) { time.Sleep(400 * time.Millisecond) },
+		"10.0.0.22:80": func(ctx *fasthttp.RequestCtx) { entered <- struct{}{}; <-release },
 	})
 	f := func(path string, want int) {
 		t.Helper()
@@ -361,8 +362,9 @@ routes:
 		resp := h.get("http://gw.local/tiny")
 		fasthttp.ReleaseResponse(resp)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-entered // the one connection is busy
 	f("/tiny", 503)
+	close(release)
 	<-done
 }
 

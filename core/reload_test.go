@@ -3,7 +3,6 @@ package core
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -73,11 +72,9 @@ routes:
 // TestApplyDrainsOldSnapshot checks that a request in flight finishes on
 // the snapshot it started on, which retires only afterwards.
 func TestApplyDrainsOldSnapshot(t *testing.T) {
-	release := make(chan struct{})
-	h := newHarness(t, reloadBase, map[string]fasthttp.RequestHandler{
-		"10.0.0.1:80": func(ctx *fasthttp.RequestCtx) { <-release; ctx.SetBodyString("slow") },
-		"10.0.0.2:80": func(ctx *fasthttp.RequestCtx) { <-release; ctx.SetBodyString("slow") },
-	})
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	slow := func(ctx *fasthttp.RequestCtx) { entered <- struct{}{}; <-release; ctx.SetBodyString("slow") }
+	h := newHarness(t, reloadBase, map[string]fasthttp.RequestHandler{"10.0.0.1:80": slow, "10.0.0.2:80": slow})
 	done := make(chan int)
 	go func() {
 		resp := h.get("http://gw.local/users/1")
@@ -85,15 +82,11 @@ func TestApplyDrainsOldSnapshot(t *testing.T) {
 		fasthttp.ReleaseResponse(resp)
 	}()
 	old := h.gw.Snapshot()
-	deadline := time.Now().Add(5 * time.Second)
-	for old.InFlight() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("request never in flight")
-		}
-		time.Sleep(time.Millisecond)
+	<-entered
+	if n := old.InFlight(); n != 1 {
+		t.Fatalf("in flight on the old snapshot: %d; want 1", n)
 	}
 	mustApply(t, h, reloadBase+"  - {name: extra, match: {path: /extra}, upstream: users}\n")
-	time.Sleep(50 * time.Millisecond)
 	h.gw.mu.Lock()
 	live := len(h.gw.live)
 	h.gw.mu.Unlock()

@@ -1,9 +1,11 @@
 package ratelimit
 
 import (
+	"bufio"
+	"net"
 	"net/netip"
+	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -220,7 +222,9 @@ routes:
 	if got := h.status("192.0.2.1", "/"); got != 200 {
 		t.Fatalf("after a reload that changes the limit: status %d; want 200 (new bucket)", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// Closed once the old snapshot has drained; the bound only keeps a
+	// broken build from hanging.
+	deadline := time.Now().Add(20 * time.Second)
 	for !first.closed.Load() {
 		if time.Now().After(deadline) {
 			t.Fatal("the replaced filter was not closed after the reload drained")
@@ -251,28 +255,33 @@ routes:
 	for _, p := range peers {
 		h.client(p)
 	}
-	var wg sync.WaitGroup
-	results := make([]int, 2)
-	wg.Add(1)
-	go func() { defer wg.Done(); results[0] = h.status(peers[0], "/") }()
+	first, second := make(chan int, 1), make(chan int, 1)
+	go func() { first <- h.status(peers[0], "/") }()
 	<-entered // the first holds the slot
-	wg.Add(1)
-	start := time.Now()
-	go func() { defer wg.Done(); results[1] = h.status(peers[1], "/") }()
-	time.Sleep(50 * time.Millisecond) // the second is queued
-	resp := h.get(peers[2], "/")      // the queue is full: at once
+	go func() { second <- h.status(peers[1], "/") }()
+	f := h.rec.last()
+	for deadline := time.Now().Add(20 * time.Second); f.conc.route.Waiting() != 1; { // the second is queued
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never queued")
+		}
+		runtime.Gosched()
+	}
+	resp := h.get(peers[2], "/") // the queue is full: at once
 	if resp.StatusCode() != 503 || string(resp.Header.Peek("Retry-After")) != "1" {
 		t.Fatalf("queue full: status %d Retry-After %q; want 503, 1", resp.StatusCode(), resp.Header.Peek("Retry-After"))
 	}
 	fasthttp.ReleaseResponse(resp)
-	time.Sleep(time.Until(start.Add(500 * time.Millisecond))) // the queued one's wait expires
+	// The queued one gives up after its 300ms wait, while the first still
+	// holds the slot.
+	if got := <-second; got != 503 {
+		t.Fatalf("queued request whose wait expired: %d; want 503", got)
+	}
 	close(release)
-	wg.Wait()
-	if results[0] != 200 || results[1] != 503 {
-		t.Fatalf("held request and queued one (wait 300ms expired): got %v; want [200 503]", results)
+	if got := <-first; got != 200 {
+		t.Fatalf("held request: %d; want 200", got)
 	}
 	if got := h.status(peers[1], "/"); got != 200 {
-		t.Fatalf("after the release: status %d; want 200 (slot freed by After)", got)
+		t.Fatalf("after the release: status %d; want 200 (slot freed by Done)", got)
 	}
 	if got := counter(h.gw.Metrics().Set(), `fastgate_concurrency_rejected_total{route="slow"}`); got != 2 {
 		t.Fatalf("fastgate_concurrency_rejected_total got %d; want 2", got)
@@ -323,5 +332,64 @@ routes:
 	snap.Close()
 	if len(b.clients) != 0 {
 		t.Fatal("check (core.Compile) created a Redis client")
+	}
+}
+
+// TestConcurrencyHeldForStreamedBody: a concurrency slot is held until a
+// streamed (chunked) body has been written to the client, not only until
+// its head.
+func TestConcurrencyHeldForStreamedBody(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, `
+routes:
+  - {name: download, upstream: users, concurrency: {max: 1}}
+`, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			w.WriteString("first") //nolint:errcheck
+			w.Flush()              //nolint:errcheck
+			<-release
+			w.WriteString("second") //nolint:errcheck
+		})
+	})
+	conn, err := h.gwLn.DialWithLocalAddr(&net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 40001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET / HTTP/1.1\r\nHost: gw.local\r\n\r\n")) //nolint:errcheck
+	br := bufio.NewReader(conn)
+	for { // the head and the first chunk arrive while the upstream waits
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "first") {
+			break
+		}
+	}
+	if got := h.status("192.0.2.2", "/"); got != 503 {
+		t.Fatalf("a second request while a body streams: %d; want 503 (the slot is held)", got)
+	}
+	close(release)
+	for { // the rest of the body, to the last chunk
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "0\r\n" {
+			break
+		}
+	}
+	// The slot is released once the body is written; the bound only keeps
+	// a broken build from hanging.
+	deadline := time.Now().Add(20 * time.Second)
+	for h.rec.last().conc.route.InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slot was not released after the streamed body")
+		}
+		runtime.Gosched()
+	}
+	if got := h.status("192.0.2.2", "/"); got != 200 {
+		t.Fatalf("after the body: %d; want 200", got)
 	}
 }
