@@ -68,7 +68,10 @@ func (up *Upstream) Name() string { return up.name }
 // resp: within the circuit breaker, to the target the balancer picks for
 // c.Key, and again to another target when the attempt failed in a way the
 // retry policy retries (retries.on), while attempts, the retry budget and
-// c.Deadline allow, after a jittered backoff. Every attempt is counted in
+// c.Deadline allow, after a jittered backoff. An attempt that got no
+// connection (refused, connect timeout, full pool) sent nothing: it is
+// retried at once on a target not tried yet, whatever the method, and
+// counts neither as an attempt nor against the budget. Every attempt is counted in
 // the target's metrics and passive health. It returns nil when resp holds
 // the upstream's response (any status), else the error to answer with.
 //
@@ -120,6 +123,7 @@ func (up *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, c *Call) 
 	}
 	var skip uint64
 	stale, retrying := false, false
+	sent := 0 // attempts whose request may have reached a target
 	for try := 1; ; try++ {
 		t := up.targets[i]
 		c.target, c.attemptStart, c.attempts = t, now, try
@@ -137,7 +141,16 @@ func (up *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, c *Call) 
 		if a.err == nil && !up.retry.statuses.has(status) {
 			return nil // fast path: a response the policy keeps
 		}
-		if try >= up.retry.attempts {
+		// Nothing was sent when no connection was had: another target
+		// cannot be harmed by the request, nor can this one be overloaded
+		// by the retry, so it takes neither an attempt nor the budget
+		// (Envoy's budget is against retry storms on busy targets). Every
+		// target is tried at most once, within the deadline.
+		unsent := a.fail == failConnect || a.fail == failPool
+		if !unsent {
+			sent++
+		}
+		if sent >= up.retry.attempts || try > len(up.targets)+up.retry.attempts {
 			return a.err
 		}
 		if a.err != nil && a.stale && idempotent && !stale {
@@ -162,26 +175,30 @@ func (up *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, c *Call) 
 		if j < 0 {
 			return a.err
 		}
-		if !up.budget.TryRetry(up.breaker.Active()) {
-			up.metrics.budgetExhausted.Inc()
-			return a.err
+		if !unsent {
+			if !up.budget.TryRetry(up.breaker.Active()) {
+				up.metrics.budgetExhausted.Inc()
+				return a.err
+			}
+			retrying = true
 		}
 		// A target that refused the connection got nothing: trying another
 		// one at once cannot overload it, and keeps retries (and the
 		// budget they hold) short. Backoff is for failures after the
 		// request went out.
 		var wait time.Duration
-		if a.fail != failConnect && a.fail != failPool {
-			wait = up.retry.backoff(try - 1)
+		if !unsent {
+			wait = up.retry.backoff(sent - 1)
 		}
 		if now = backoffWithin(wait, deadline); now.IsZero() || x.clientCanceled() {
-			up.budget.EndRetry()
+			if retrying {
+				up.budget.EndRetry()
+			}
 			if x.clientCanceled() {
 				return errClientGone
 			}
 			return a.err
 		}
-		retrying = true
 		up.metrics.retries.Inc()
 		resp.Reset()
 		i = j
