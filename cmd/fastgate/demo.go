@@ -64,6 +64,8 @@ fastgate demo is up on %[1]s. Try:
   curl -s %[1]s/api/products/sku-1001        # another service
   curl -s -X POST %[1]s/echo/hello -d 'hi'   # what the upstream received: X-Forwarded-*, X-Request-ID
   curl -s -H 'Host: admin.localhost' %[1]s/panel   # host routing, Host preserved
+  curl -s %[1]s/status                       # a static response, no upstream
+  curl -si %[1]s/v1/users/7                  # a 308 redirect to /api/users/7
 `, base)
 	if adminAddr != "off" {
 		fmt.Fprintf(w, `
