@@ -157,29 +157,14 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		}
 	}
 	a, b := startRawUpstream(t, hang), startRawUpstream(t, hang)
-	gw, err := New(mustConfig(t, `
+	gw, c := serveTCP(t, `
 upstreams:
   u:
     targets: [{url: "http://`+a.addr()+`"}, {url: "http://`+b.addr()+`"}]
     timeouts: {request: 60s}
     retries: {attempts: 2, on: [timeout, reset, connect_error, 5xx]}
 routes: [{upstream: u}]
-`), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gw.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() { shutdown(gw) })
-
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Write([]byte("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n")) //nolint:errcheck
+`, nil)
 	recv(t, got, "the request reaching an upstream")
 	c.Close()
 	start := time.Now()
@@ -302,26 +287,11 @@ func TestStreamedResponsePhases(t *testing.T) {
 		waitEOF(br)
 	})
 	tee := &teeFilter{done: make(chan struct{}, 1)}
-	gw, err := New(mustConfig(t, `
+	_, c := serveTCP(t, `
 upstreams:
   u: {targets: [{url: "http://`+up.addr()+`"}]}
 routes: [{upstream: u}]
-`), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Filters: []FilterBuilder{teeBuilder{tee}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gw.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() { shutdown(gw) })
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Write([]byte("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n")) //nolint:errcheck
+`, []FilterBuilder{teeBuilder{tee}})
 	br := bufio.NewReader(c)
 	var head bytes.Buffer
 	for {
@@ -397,4 +367,28 @@ func (cc *codeCounters) get(method uint16, status int) uint64 {
 		}
 	}
 	return 0
+}
+
+// serveTCP serves cfg with filters on a loopback TCP listener (the
+// watchdog needs a real client socket) and returns a connection to it on
+// which a GET /x has been sent.
+func serveTCP(t *testing.T, cfg string, filters []FilterBuilder) (*Gateway, net.Conn) {
+	t.Helper()
+	gw, err := New(mustConfig(t, cfg), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Filters: filters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gw.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { shutdown(gw) })
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.Write([]byte("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n")) //nolint:errcheck
+	return gw, c
 }

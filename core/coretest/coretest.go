@@ -33,6 +33,7 @@ type Gateway struct {
 	mu       sync.Mutex
 	upstream map[string]*fasthttputil.InmemoryListener
 	servers  []*fasthttp.Server
+	stopped  bool
 }
 
 // Start parses cfg (YAML, with defaults and validation) and serves it with
@@ -96,19 +97,33 @@ func (g *Gateway) Stop() {
 	servers := g.servers
 	g.servers = nil
 	g.mu.Unlock()
-	if servers == nil && g.ln == nil {
+	if servers == nil && g.stopped {
 		return
 	}
-	if g.ln != nil {
-		g.ln.Close()
-		g.ln = nil
-	}
+	g.stopped = true
+	g.ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	g.Shutdown(ctx) //nolint:errcheck
 	for _, s := range servers {
 		s.Shutdown() //nolint:errcheck
 	}
+}
+
+// ClientFrom returns a client whose connections come from peer (an IP),
+// as the gateway sees them: for per-IP limits and trusted proxies.
+func (g *Gateway) ClientFrom(peer string) *fasthttp.Client {
+	return &fasthttp.Client{
+		Dial:                      func(string) (net.Conn, error) { return g.DialFrom(peer) },
+		NoDefaultUserAgentHeader:  true,
+		MaxIdemponentCallAttempts: 1,
+		ReadTimeout:               10 * time.Second,
+	}
+}
+
+// DialFrom opens a raw connection to the gateway from peer (an IP).
+func (g *Gateway) DialFrom(peer string) (net.Conn, error) {
+	return g.ln.DialWithLocalAddr(&net.TCPAddr{IP: net.ParseIP(peer), Port: 40000})
 }
 
 // Do sends method uri with "Name: value" headers and returns the response,

@@ -1,32 +1,29 @@
 package ratelimit
 
 import (
-	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 
 	"fastgate/core"
 	"fastgate/core/config"
+	"fastgate/core/coretest"
 )
 
-// harness runs a real core.Gateway with this package's Builder, an
-// in-memory upstream at 10.0.0.1:80 and in-memory clients from chosen peer
-// addresses.
+// harness runs a real core.Gateway (coretest) with this package's
+// Builder, an in-memory upstream at 10.0.0.1:80 and in-memory clients from
+// chosen peer addresses.
 type harness struct {
 	t       testing.TB
+	g       *coretest.Gateway
 	gw      *core.Gateway
 	b       *Builder
 	rec     *recorder
-	gwLn    *fasthttputil.InmemoryListener
-	upLn    *fasthttputil.InmemoryListener
 	clients map[string]*fasthttp.Client
 }
 
@@ -42,31 +39,13 @@ func newHarness(t testing.TB, cfg string, upstream fasthttp.RequestHandler) *har
 	if upstream == nil {
 		upstream = func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") } //nolint:errcheck
 	}
-	h := &harness{t: t, gwLn: fasthttputil.NewInmemoryListener(), upLn: fasthttputil.NewInmemoryListener(),
-		clients: map[string]*fasthttp.Client{}}
-	up := &fasthttp.Server{Handler: upstream, Logger: quiet{}}
-	go up.Serve(h.upLn) //nolint:errcheck
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.b = NewBuilder(Options{Logger: log})
+	h := &harness{t: t, clients: map[string]*fasthttp.Client{}}
+	h.b = NewBuilder(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.rec = &recorder{Builder: h.b}
-	gw, err := core.New(mustConfig(t, cfg), core.Options{
-		Logger:  log,
-		Dial:    func(string) (net.Conn, error) { return h.upLn.Dial() },
-		Filters: []core.FilterBuilder{h.rec},
-	})
-	if err != nil {
-		t.Fatalf("core.New: %s", err)
-	}
-	h.gw = gw
-	go gw.Serve(h.gwLn) //nolint:errcheck
-	t.Cleanup(func() {
-		h.gwLn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		gw.Shutdown(ctx) //nolint:errcheck
-		h.b.Close()
-		up.Shutdown() //nolint:errcheck
-	})
+	t.Cleanup(h.b.Close) // after the gateway's Stop, registered below
+	h.g = coretest.Start(t, upstreamBase+cfg, core.Options{Filters: []core.FilterBuilder{h.rec}},
+		map[string]fasthttp.RequestHandler{"10.0.0.1:80": upstream})
+	h.gw = h.g.Gateway
 	return h
 }
 
@@ -84,12 +63,7 @@ func (h *harness) client(peer string) *fasthttp.Client {
 	if c := h.clients[peer]; c != nil {
 		return c
 	}
-	addr := &net.TCPAddr{IP: net.ParseIP(peer), Port: 40000}
-	c := &fasthttp.Client{
-		Dial:                      func(string) (net.Conn, error) { return h.gwLn.DialWithLocalAddr(addr) },
-		MaxIdemponentCallAttempts: 1,
-		ReadTimeout:               10 * time.Second,
-	}
+	c := h.g.ClientFrom(peer)
 	h.clients[peer] = c
 	return c
 }
@@ -120,9 +94,6 @@ func (h *harness) status(peer, uri string, headers ...string) int {
 	return resp.StatusCode()
 }
 
-type quiet struct{}
-
-func (quiet) Printf(string, ...any) {}
 
 // recorder is the Builder, keeping the Filters it builds.
 type recorder struct {

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"bufio"
-	"net"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -351,7 +350,7 @@ routes:
 			w.WriteString("second") //nolint:errcheck
 		})
 	})
-	conn, err := h.gwLn.DialWithLocalAddr(&net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 40001})
+	conn, err := h.g.DialFrom("192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
