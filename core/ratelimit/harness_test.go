@@ -94,7 +94,6 @@ func (h *harness) status(peer, uri string, headers ...string) int {
 	return resp.StatusCode()
 }
 
-
 // recorder is the Builder, keeping the Filters it builds.
 type recorder struct {
 	*Builder
