@@ -24,6 +24,19 @@ func TestPickAllocs(t *testing.T) {
 	}
 }
 
+// TestLeastConnSampledAllocs covers the sampled picks of sets larger than
+// leastConnScanMax, equal and unequal weights, and the fallback scan.
+func TestLeastConnSampledAllocs(t *testing.T) {
+	for _, weights := range [][]int{ones(20), append(ones(19), 3)} {
+		lc := NewLeastConn(testSet(t, SetOptions{}, weights...))
+		for _, skip := range []uint64{1, 1<<20 - 2} {
+			if n := testing.AllocsPerRun(1000, func() { lc.Pick(0, skip) }); n != 0 {
+				t.Fatalf("weights %v, skip %b: LeastConn.Pick: got %v allocs; want 0", weights, skip, n)
+			}
+		}
+	}
+}
+
 func TestTargetHotPathAllocs(t *testing.T) {
 	s := testSet(t, SetOptions{ConsecutiveFailures: 1 << 30}, 1, 1)
 	tg := s.targets[0]

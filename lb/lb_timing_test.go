@@ -134,3 +134,55 @@ func randomKeys(n int) []uint64 {
 	}
 	return keys
 }
+
+// BenchmarkLeastConn measures LeastConn.Pick against its baseline, the full
+// scan of every pickable target (what Pick did for every set size before it
+// sampled), under RunParallel over targets with a spread of in-flight
+// requests. "weighted" sets have unequal weights (1..4), so candidates are
+// drawn from the alias table.
+func BenchmarkLeastConn(b *testing.B) {
+	for _, n := range []int{8, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
+			lc := NewLeastConn(benchLoadedSet(b, ones(n)))
+			benchPicks(b, func() int { return lc.Pick(0, 0) })
+		})
+		b.Run(fmt.Sprintf("weighted/targets=%d", n), func(b *testing.B) {
+			w := make([]int, n)
+			for i := range w {
+				w[i] = 1 + i%4
+			}
+			lc := NewLeastConn(benchLoadedSet(b, w))
+			benchPicks(b, func() int { return lc.Pick(0, 0) })
+		})
+		b.Run(fmt.Sprintf("full-scan/targets=%d", n), func(b *testing.B) {
+			s := benchLoadedSet(b, ones(n))
+			benchPicks(b, func() int {
+				v := s.view.Load()
+				return s.scan(v, fastrange(rand.Uint32(), len(v.pick)), 0)
+			})
+		})
+	}
+}
+
+// benchLoadedSet returns a set over weights with 1..7 requests in flight
+// per target.
+func benchLoadedSet(b *testing.B, weights []int) *Set {
+	s := testSet(b, SetOptions{}, weights...)
+	for i, t := range s.targets {
+		for range 1 + i%7 {
+			t.Begin()
+		}
+	}
+	return s
+}
+
+func benchPicks(b *testing.B, pick func() int) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		sum := 0
+		for pb.Next() {
+			sum += pick()
+		}
+		pickSink.Add(int64(sum))
+	})
+}

@@ -2,25 +2,147 @@ package lb
 
 import "math/rand/v2"
 
-// LeastConn picks the target with the fewest in-flight requests relative to
-// its weight, (in-flight+1)/weight (Envoy's weighted least request with
-// bias 1; the +1 makes an idle heavy target win over an idle light one).
-// It scans every pickable target from a random start, so ties go to a
-// random one rather than always to index 0 (as vmauth's
-// getLeastLoadedBackendURL does with its offset). O(targets) per pick; P2C
-// is the O(1) alternative. Safe for concurrent use.
-type LeastConn struct{ set *Set }
+// LeastConn is weighted least request: it picks the target with the fewest
+// in-flight requests relative to its weight, (in-flight+1)/weight (Envoy's
+// weighted least request with bias 1; the +1 makes an idle heavy target win
+// over an idle light one). Unavailable targets (outside panic mode) and
+// targets in skip are never picked. Safe for concurrent use; 0 allocations.
+//
+// How many targets a pick compares depends on the size of the set:
+//
+//   - up to leastConnScanMax (8) pickable targets: all of them, from a random
+//     start, so the pick is exactly the least loaded and ties go to a random
+//     one (as vmauth's getLeastLoadedBackendURL does with its offset);
+//   - more: the least loaded of leastConnChoices (4) random candidates, as
+//     Envoy's least_request does with choice_count (default 2, i.e. P2C)
+//     above a small set. Candidates are drawn with replacement, uniformly
+//     when all weights are equal and about in proportion to weight
+//     otherwise (from a precomputed draw table), so a heavy target is drawn
+//     often enough to reach its weighted share. Ties go to the first
+//     candidate drawn, a random one. The pick is one of the least loaded
+//     targets, not always the least loaded: with equal weights and
+//     distinct loads, the most loaded quarter of the targets gets (1/4)^4
+//     = 0.4% of the picks, the single most loaded target practically none
+//     (Mitzenmacher's power of d choices). When no candidate is usable (all
+//     skipped or unavailable) Pick falls back to the full scan.
+//
+// Sampling keeps a pick O(1): the full scan costs about 1.5 ns per target
+// (each target's counters are on their own cache lines), ~150 ns at 100
+// targets, versus ~16 ns (equal weights) to ~20 ns (unequal) for 4
+// candidates at any size (BenchmarkLeastConn).
+type LeastConn struct {
+	set *Set
+	// draw lists target indexes about in proportion to their weights, for
+	// candidate draws; nil when all weights are equal.
+	draw []uint16
+}
+
+// Set sizes and sample size of LeastConn (see its doc).
+const (
+	// leastConnScanMax is the largest number of pickable targets scanned in full.
+	leastConnScanMax = 8
+	// leastConnChoices is the number of random candidates compared in
+	// larger sets (Envoy's choice_count).
+	leastConnChoices = 4
+)
 
 // NewLeastConn returns a least-connections balancer over set.
-func NewLeastConn(set *Set) *LeastConn { return &LeastConn{set: set} }
+func NewLeastConn(set *Set) *LeastConn {
+	return &LeastConn{set: set, draw: newDrawTable(set.weights)}
+}
+
+// newDrawTable returns target indexes, each listed 1 + floor(weight ×
+// budget / total weight) times, budget = min(16 × targets, 65536 − targets):
+// a uniform draw from it picks a target about in proportion to its weight
+// (light targets a little more, from the 1), with one 16-bit random number,
+// since the table has at most 65536 entries (≤ 128 KiB). It is the
+// "expand out all hosts by weight" that Envoy's least_request_lb.h
+// suggests, with the memory bounded. It returns nil when all weights are
+// equal.
+func newDrawTable(weights []int32) []uint16 {
+	n := len(weights)
+	var sum int64
+	equal := true
+	for _, w := range weights {
+		sum += int64(w)
+		equal = equal && w == weights[0]
+	}
+	if equal {
+		return nil
+	}
+	budget := int64(min(16*n, 1<<16-n))
+	t := make([]uint16, 0, n+int(budget))
+	for i, w := range weights {
+		for range 1 + int64(w)*budget/sum {
+			t = append(t, uint16(i))
+		}
+	}
+	return t
+}
 
 // Pick implements Balancer; key is ignored.
 func (lc *LeastConn) Pick(key, skip uint64) int {
 	v := lc.set.view.Load()
-	if len(v.pick) == 0 {
+	n := len(v.pick)
+	if n == 0 {
 		return -1
 	}
-	return lc.set.scan(v, fastrange(rand.Uint32(), len(v.pick)), skip)
+	if n > leastConnScanMax {
+		// fast path: the best of a few random candidates
+		var i int
+		if lc.draw == nil {
+			i = lc.sampleEqual(v, skip)
+		} else {
+			i = lc.sampleWeighted(v, skip)
+		}
+		if i >= 0 {
+			return i
+		}
+		// slow path: no candidate was usable; scan them all
+	}
+	return lc.set.scan(v, fastrange(rand.Uint32(), n), skip)
+}
+
+// sampleEqual returns the least loaded usable one of leastConnChoices
+// candidates drawn uniformly from v.pick, or -1 if none was usable. Equal
+// weights: in-flight alone decides. One 64-bit random number gives the four
+// 16-bit draws (MaxTargets < 1<<16).
+func (lc *LeastConn) sampleEqual(v *view, skip uint64) int {
+	s := lc.set
+	best, bestIn := -1, int64(0)
+	r := rand.Uint64()
+	for range leastConnChoices {
+		i := int(v.pick[fastrange(uint32(r)<<16, len(v.pick))])
+		r >>= 16
+		if !s.usable(i, skip, v.panic) {
+			continue
+		}
+		if in := s.targets[i].inflight.Load(); best < 0 || in < bestIn {
+			best, bestIn = i, in
+		}
+	}
+	return best
+}
+
+// sampleWeighted is sampleEqual for unequal weights: candidates are drawn
+// from lc.draw over all targets and compared by (in-flight+1)/weight.
+func (lc *LeastConn) sampleWeighted(v *view, skip uint64) int {
+	s := lc.set
+	best := -1
+	var bestIn, bestW int64
+	r := rand.Uint64()
+	for range leastConnChoices {
+		i := int(lc.draw[fastrange(uint32(r)<<16, len(lc.draw))])
+		r >>= 16
+		if !s.usable(i, skip, v.panic) {
+			continue
+		}
+		in, w := s.targets[i].inflight.Load()+1, int64(s.weights[i])
+		if best < 0 || in*bestW < bestIn*w {
+			best, bestIn, bestW = i, in, w
+		}
+	}
+	return best
 }
 
 // P2C is the power of two choices on in-flight requests (Mitzenmacher):
