@@ -25,38 +25,65 @@ func TestConcurrencyOptions(t *testing.T) {
 	f(1, 1, -time.Second, "limiter: queue wait must be >= 0 (0 means no queue); got -1s")
 }
 
+// TestConcurrencyMaxRespected: 16 callers hold their first slot until the
+// test has seen max of them in flight and the rest queued, then all run 50
+// rounds each; no more than max are ever in flight, and no caller is
+// refused (the queue holds them all, the wait is longer than the test).
 func TestConcurrencyMaxRespected(t *testing.T) {
-	const max = 3
-	c, _ := NewConcurrency(max, 100, 50*time.Millisecond)
+	const max, callers, rounds = 3, 16, 50
+	c, _ := NewConcurrency(max, callers, time.Hour)
 	var inflight, peak, done atomic.Int64
+	gate := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 16 {
+	for range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 50 {
+			for i := range rounds {
 				if !c.Acquire() {
-					continue
+					t.Errorf("Acquire: got false; want true (queue of %d, wait 1h)", callers)
+					return
 				}
 				n := inflight.Add(1)
 				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 				}
-				time.Sleep(10 * time.Microsecond)
+				if i == 0 {
+					<-gate // hold the first slot until the test has looked
+				}
 				inflight.Add(-1)
 				done.Add(1)
 				c.Release()
 			}
 		}()
 	}
-	wg.Wait()
-	if got := peak.Load(); got > max {
-		t.Fatalf("peak in flight: got %d; want <= %d", got, max)
+	waitUntil(t, "max in flight and the others queued", func() bool {
+		return c.InFlight() == max && c.Waiting() == callers-max
+	})
+	if got := inflight.Load(); got != max {
+		t.Fatalf("callers holding a slot: got %d; want %d", got, max)
 	}
-	if done.Load() == 0 {
-		t.Fatalf("completed: got 0; want > 0")
+	close(gate)
+	wg.Wait()
+	if got := peak.Load(); got != max {
+		t.Fatalf("peak in flight: got %d; want %d", got, max)
+	}
+	if got := done.Load(); got != callers*rounds {
+		t.Fatalf("completed: got %d; want %d", got, callers*rounds)
 	}
 	if got := c.InFlight(); got != 0 {
 		t.Fatalf("InFlight at the end: got %d; want 0", got)
+	}
+}
+
+// waitUntil polls cond until it holds; the bound only stops a broken test.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -75,45 +102,67 @@ func TestConcurrencyNoQueue(t *testing.T) {
 	f(true)
 }
 
-func TestConcurrencyQueueBoundAndTimeout(t *testing.T) {
-	const wait = 200 * time.Millisecond
-	c, _ := NewConcurrency(1, 2, wait)
+// TestConcurrencyQueueBound: with the slot taken and the queue full, a
+// caller is refused without waiting; a released slot goes to a queued
+// caller, which no caller could get by timing out first (the wait is an
+// hour).
+func TestConcurrencyQueueBound(t *testing.T) {
+	c, _ := NewConcurrency(1, 2, time.Hour)
 	if !c.Acquire() {
 		t.Fatal("first Acquire: got false; want true")
 	}
 	// two waiters fill the queue
-	results := make(chan bool, 2)
+	results := make(chan bool, 3)
 	for range 2 {
 		go func() { results <- c.Acquire() }()
 	}
-	deadline := time.Now().Add(time.Second)
-	for c.Waiting() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	waitUntil(t, "two callers queued", func() bool { return c.Waiting() == 2 })
+	// A third is refused: the queue is bounded. Had it queued, it would
+	// wait an hour: the select's bound reports that instead.
+	go func() { results <- c.Acquire() }()
+	select {
+	case ok := <-results:
+		if ok {
+			t.Fatal("Acquire with a full queue: got true; want false")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Acquire with a full queue: still waiting after a minute; want refused at once")
 	}
-	if got := c.Waiting(); got != 2 {
-		t.Fatalf("Waiting: got %d; want 2", got)
-	}
-	// a third is rejected at once: the queue is bounded
-	start := time.Now()
-	if c.Acquire() {
-		t.Fatal("Acquire with a full queue: got true; want false")
-	}
-	if el := time.Since(start); el > wait/2 {
-		t.Fatalf("rejection with a full queue took %s; want immediate", el)
-	}
-	// releasing the slot hands it to one waiter; the other times out
-	c.Release()
-	got := []bool{<-results, <-results}
-	if got[0] == got[1] {
-		t.Fatalf("waiters: got %v; want one true (handed the slot) and one false (timed out)", got)
-	}
-	if el := time.Since(start); el < wait/2 {
-		t.Fatalf("timed-out waiter returned after %s; want about %s", el, wait)
+	// each release hands the slot to one waiter, in turn
+	for want := 1; want >= 0; want-- {
+		c.Release()
+		if !<-results {
+			t.Fatal("queued Acquire after a Release: got false; want true")
+		}
+		if got := c.Waiting(); got != want {
+			t.Fatalf("Waiting after a hand-over: got %d; want %d", got, want)
+		}
 	}
 	c.Release()
 	if got := c.InFlight(); got != 0 {
 		t.Fatalf("InFlight at the end: got %d; want 0", got)
 	}
+}
+
+// TestConcurrencyQueueTimeout: a queued caller gives up after the wait,
+// never before it.
+func TestConcurrencyQueueTimeout(t *testing.T) {
+	const wait = 20 * time.Millisecond
+	c, _ := NewConcurrency(1, 1, wait)
+	if !c.Acquire() {
+		t.Fatal("first Acquire: got false; want true")
+	}
+	start := time.Now()
+	if c.Acquire() {
+		t.Fatal("queued Acquire with the slot never released: got true; want false")
+	}
+	if el := time.Since(start); el < wait {
+		t.Fatalf("queued Acquire gave up after %s; want at least the %s wait", el, wait)
+	}
+	if got := c.Waiting(); got != 0 {
+		t.Fatalf("Waiting after the timeout: got %d; want 0", got)
+	}
+	c.Release()
 }
 
 func TestKeyedConcurrency(t *testing.T) {

@@ -4,9 +4,7 @@ package main
 // built by TestMain, run as processes on loopback ports.
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -382,57 +379,30 @@ routes:
 		t.Fatalf("after the errors: got %d %q; want 200 \"ok\"", r.status, r.body)
 	}
 
-	// Pool exhausted: the one connection to tiny is busy with a slow
-	// request, so another gets 503 at once (no max_conn_wait_timeout).
-	for attempt := 1; ; attempt++ {
-		busy, slow := exhaustPool(t, g)
-		if busy != nil {
-			checkGatewayError(t, "pool exhausted", busy, http.StatusServiceUnavailable)
-			if slow.status != 200 {
-				t.Fatalf("the slow request holding the pool: status got %d; want 200; body %s", slow.status, slow.body)
-			}
-			return
-		}
-		// The slow request itself met a probe's connection: try again.
-		if slow.status != http.StatusServiceUnavailable || attempt == 3 {
-			t.Fatalf("pool of 1 with a request in flight (attempt %d): other requests got 200; want 503; the slow request got %d %s", attempt, slow.status, slow.body)
-		}
+	// Pool exhausted: the one connection to tiny is held by a request that
+	// tiny answers only when it stops, so another request gets 503 at once
+	// (no max_conn_wait_timeout).
+	slowc := make(chan tryResult, 1)
+	go func() {
+		r, err := g.try("GET", "/tiny/slow", "", "X-Stub-Latency: 60s")
+		slowc <- tryResult{r, err}
+	}()
+	waitFor(t, "the slow request at tiny", clientWait, func() bool { return tiny.stats(t).Get == 1 })
+	checkGatewayError(t, "pool exhausted", g.get(t, "/tiny/fast"), http.StatusServiceUnavailable)
+	// Stopping tiny ends the slow request's wait: tiny answers it, then exits.
+	if code := tiny.stop(); code != 0 {
+		t.Fatalf("tiny exit code after SIGTERM got %d; want 0; stderr:\n%s", code, tiny.stderr.String())
+	}
+	res := <-slowc // g.try is bounded by clientWait
+	if res.err != nil || res.r.status != http.StatusOK {
+		t.Fatalf("the slow request holding the pool: got %v, %v; want status 200", res.r, res.err)
 	}
 }
 
-// exhaustPool sends a slow request to the upstream tiny, whose pool has one
-// connection, and meanwhile probes it with fast requests. It returns the
-// first probe that did not get 200 (nil if none did within a second), and
-// the slow request's response.
-func exhaustPool(t *testing.T, g *gateway) (busy, slow *response) {
-	t.Helper()
-	type result struct {
-		r   *response
-		err error
-	}
-	slowc := make(chan result, 1)
-	go func() {
-		r, err := g.try("GET", "/tiny/slow", "", "X-Stub-Latency: 1s")
-		slowc <- result{r, err}
-	}()
-	// Let the slow request take the connection first.
-	time.Sleep(100 * time.Millisecond)
-	for deadline := time.Now().Add(time.Second); busy == nil && time.Now().Before(deadline); {
-		if r := g.get(t, "/tiny/fast"); r.status != http.StatusOK {
-			busy = r
-		}
-		time.Sleep(pollInterval)
-	}
-	select {
-	case res := <-slowc:
-		if res.err != nil {
-			t.Fatalf("the slow request: %s", res.err)
-		}
-		return busy, res.r
-	case <-time.After(clientWait):
-		t.Fatalf("the slow request did not finish within %s", clientWait)
-	}
-	return nil, nil
+// tryResult is the outcome of gateway.try run in a goroutine.
+type tryResult struct {
+	r   *response
+	err error
 }
 
 func TestCheck(t *testing.T) {
@@ -548,131 +518,6 @@ func TestStreamedBodies(t *testing.T) {
 	}
 }
 
-// Streaming: the gateway relays large bodies with bounded memory.
-const (
-	streamClients = 50
-	streamSize    = 100 << 20 // bytes per download
-	maxRSS        = 256 << 20 // bytes
-	rssInterval   = 50 * time.Millisecond
-)
-
-func TestStreamingBoundedRSS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves 5 GiB over loopback")
-	}
-	u := startUpstream(t, "big")
-	g := startGateway(t, `
-upstreams:
-  big: {targets: [{url: "{{big}}"}]}
-routes:
-  - match: {path: "/{rest:*}"}
-    upstream: big
-`, u)
-
-	stopSampling := make(chan struct{})
-	sampled := make(chan int64, 1)
-	go func() { sampled <- sampleRSS(g.cmd.Process.Pid, stopSampling) }()
-
-	client := &http.Client{
-		Timeout:   60 * time.Second,
-		Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: streamClients},
-	}
-	defer client.CloseIdleConnections()
-	start := time.Now()
-	errs := make(chan error, streamClients)
-	var wg sync.WaitGroup
-	for i := range streamClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- download(client, g.addr, i)
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(stopSampling)
-	peak := <-sampled
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	t.Logf("%d downloads of %d MiB through fastgate in %s; fastgate max VmRSS %.1f MiB",
-		streamClients, streamSize>>20, elapsed.Round(time.Millisecond), float64(peak)/(1<<20))
-	if peak <= 0 {
-		t.Fatalf("no VmRSS sample of fastgate (pid %d)", g.cmd.Process.Pid)
-	}
-	if peak >= maxRSS {
-		t.Fatalf("fastgate max VmRSS got %d MiB; want < %d MiB", peak>>20, maxRSS>>20)
-	}
-}
-
-// download fetches streamSize bytes through the gateway and checks the count.
-func download(client *http.Client, addr string, i int) error {
-	req, err := http.NewRequest("GET", "http://"+addr+"/big/"+strconv.Itoa(i), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Stub-Size", strconv.Itoa(streamSize))
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("download %d: %w", i, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("download %d: status got %d; want 200", i, resp.StatusCode)
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil {
-		return fmt.Errorf("download %d: after %d bytes: %w", i, n, err)
-	}
-	if n != streamSize {
-		return fmt.Errorf("download %d: body got %d bytes; want %d", i, n, streamSize)
-	}
-	return nil
-}
-
-// sampleRSS reads the VmRSS of pid every rssInterval until stop is closed
-// and returns the largest, in bytes.
-func sampleRSS(pid int, stop <-chan struct{}) int64 {
-	var peak int64
-	tick := time.NewTicker(rssInterval)
-	defer tick.Stop()
-	for {
-		if rss := readRSS(pid); rss > peak {
-			peak = rss
-		}
-		select {
-		case <-stop:
-			return peak
-		case <-tick.C:
-		}
-	}
-}
-
-// readRSS returns VmRSS of pid in bytes, 0 when unreadable.
-func readRSS(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		if err != nil {
-			return 0
-		}
-		return kb << 10
-	}
-	return 0
-}
-
 func TestGracefulStop(t *testing.T) {
 	u := startUpstream(t, "slow")
 	g := startGateway(t, `
@@ -684,13 +529,21 @@ routes:
 `, u)
 	c := g.dialRaw(t)
 	c.c.SetDeadline(time.Now().Add(clientWait)) //nolint:errcheck
-	if _, err := io.WriteString(c.c, "GET /slow HTTP/1.1\r\nHost: client.test\r\nX-Stub-Latency: 500ms\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c.c, "GET /slow HTTP/1.1\r\nHost: client.test\r\nX-Stub-Latency: 60s\r\n\r\n"); err != nil {
 		t.Fatalf("write the request: %s", err)
 	}
-	// The request reaches the upstream well within the 500ms it waits there.
-	time.Sleep(150 * time.Millisecond)
+	// SIGTERM once the request is at the upstream, which answers it only
+	// when it stops; stop it once the gateway is draining, so the request is
+	// in flight through the whole start of the shutdown.
+	waitFor(t, "the request at the upstream", clientWait, func() bool { return u.stats(t).Get == 1 })
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %s", err)
+	}
+	waitFor(t, "/readyz 503 while draining", stopTimeout, func() bool {
+		return g.admin(t, "GET", "/readyz", "").status == http.StatusServiceUnavailable
+	})
+	if code := u.stop(); code != 0 {
+		t.Fatalf("upstream exit code after SIGTERM got %d; want 0; stderr:\n%s", code, u.stderr.String())
 	}
 	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {

@@ -551,18 +551,19 @@ upstreams:
 routes: [{upstream: u}]
 `, u)
 
-	// Busy for 2s, a request every 100ms on one connection.
+	// Busy for at least 2s, well past both timeouts: 20 requests back to
+	// back on one connection, each held 100ms by the upstream (time passes
+	// while a request is in flight, never while the connection is idle).
 	rc := g.dialRaw(t)
 	for i := 0; i < 20; i++ {
-		if r := rc.send("GET /busy HTTP/1.1", "Host: gw"); r.status != 200 {
+		if r := rc.send("GET /busy HTTP/1.1", "Host: gw", "X-Stub-Latency: 100ms"); r.status != 200 {
 			t.Fatalf("request %d on a busy connection: status %d", i, r.status)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 
 	// Stalled mid-header: 408, then the connection closes.
 	stalled := g.dialRaw(t)
-	stalled.c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	stalled.c.SetDeadline(time.Now().Add(clientWait)) //nolint:errcheck
 	if _, err := stalled.c.Write([]byte("GET /stall HTTP/1.1\r\nHost: gw\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +582,7 @@ routes: [{upstream: u}]
 	if r := idle.send("GET /idle HTTP/1.1", "Host: gw"); r.status != 200 {
 		t.Fatalf("status %d", r.status)
 	}
-	idle.c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	idle.c.SetDeadline(time.Now().Add(clientWait)) //nolint:errcheck
 	start = time.Now()
 	if _, err := idle.br.ReadByte(); err == nil {
 		t.Fatal("idle connection sent data; want it closed")
