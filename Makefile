@@ -27,6 +27,11 @@ test: deps vet ## install test servers if missing (as root), vet, every test (un
 	$(GO) test -count=1 $(PKGS)
 	$(GO) test -count=1 -race -short ./core/... ./lb/... ./limiter/...
 
+.PHONY: test-long
+test-long: deps ## wall-clock runs kept out of make test (-tags long): rate-limit and load-generator accuracy, policy latency figures (-v prints them), 5 GiB streaming
+	$(GO) vet -tags long $(PKGS)
+	$(GO) test -count=1 -tags long -v -run 'Accuracy|LatencyFigures|StreamingBoundedRSS' $(PKGS)
+
 deps: ## install redis-server, nginx, haproxy, wrk, node when missing (apt-get, as root)
 	@bash .ci/deps
 
