@@ -281,7 +281,12 @@ func startGatewayArgs(t *testing.T, body string, args []string, ups ...*upstream
 	t.Cleanup(g.client.CloseIdleConnections)
 	deadline := time.Now().Add(startTimeout)
 	for {
+		// The gateway's port opens before the admin API's: wait for both.
 		c, err := net.DialTimeout("tcp4", addr, time.Second)
+		if err == nil && adminAddr != "" {
+			c.Close()
+			c, err = net.DialTimeout("tcp4", adminAddr, time.Second)
+		}
 		if err == nil {
 			c.Close()
 			return g
