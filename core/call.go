@@ -116,7 +116,6 @@ func (up *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, c *Call) 
 	if x != nil && x.snap.watch != nil {
 		x.snap.watch.watch(x, now)
 	}
-	idempotent := isIdempotent(methodBit(req.Header.Method()))
 	i := up.balancer.Pick(c.Key, 0)
 	if i < 0 {
 		return errNoTarget
@@ -141,6 +140,7 @@ func (up *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, c *Call) 
 		if a.err == nil && !up.retry.statuses.has(status) {
 			return nil // fast path: a response the policy keeps
 		}
+		idempotent := isIdempotent(methodBit(req.Header.Method()))
 		// Nothing was sent when no connection was had: another target
 		// cannot be harmed by the request, nor can this one be overloaded
 		// by the retry, so it takes neither an attempt nor the budget

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // A client that closes its connection while its request waits on an
@@ -51,7 +52,6 @@ func (c *cancelState) reset() {
 // watchdog watches the client connections of requests in upstream calls.
 type watchdog struct {
 	shards [watchShards]watchShard
-	next   atomic.Uint32
 	quit   chan struct{}
 	done   chan struct{}
 	// canceled counts the requests whose client went away mid-call.
@@ -82,7 +82,10 @@ func (w *watchdog) watch(x *exchange, now time.Time) {
 	if c.shard != nil {
 		return
 	}
-	sh := &w.shards[w.next.Add(1)%watchShards]
+	// The shard follows the exchange's address: exchanges are pooled per
+	// P, so a core keeps locking the same shard, and no shared counter
+	// bounces between cores.
+	sh := &w.shards[(uintptr(unsafe.Pointer(x))>>9)%watchShards]
 	sh.mu.Lock()
 	c.shard, c.since = sh, now.UnixNano()
 	c.next, c.prev = sh.head, nil
