@@ -308,7 +308,7 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 	}
 	conn := cc.Conn()
 	if !x.track(conn) {
-		hc.ReleaseConn(cc)
+		hc.CloseConn(cc) // the watchdog may have set its deadline
 		return false, attempt{err: errClientGone, fail: failLimit}
 	}
 	reused := cc.CreatedTime().Before(now)

@@ -32,10 +32,21 @@ const (
 
 // cancelState is an exchange's side of the watchdog: whether the client
 // is gone, the upstream connections in use, and its place in a shard.
+//
+// canceled and conns follow a store-then-load protocol on both sides, so
+// no lock is taken per attempt: track stores a connection, then loads
+// canceled; abort stores canceled, then loads the connections. Sequential
+// consistency of sync/atomic means that when abort sees a connection,
+// untrack (store nil, then load canceled) sees canceled and closes that
+// connection instead of pooling it; a connection abort does not see is
+// untouched.
 type cancelState struct {
 	canceled atomic.Bool
-	mu       sync.Mutex
-	conns    []net.Conn // guarded by mu
+	// conns are the attempts' connections in use; up to len(conns) at a
+	// time are watched (a fan-out's calls beyond that are not cancelled).
+	// Only connections of core's dialer are: the watchdog needs their
+	// descriptor-backed deadline.
+	conns [4]atomic.Pointer[rawTCPConn]
 
 	// guarded by the shard's lock
 	shard      *watchShard
@@ -45,8 +56,9 @@ type cancelState struct {
 
 func (c *cancelState) reset() {
 	c.canceled.Store(false)
-	clear(c.conns)
-	c.conns = c.conns[:0]
+	for i := range c.conns {
+		c.conns[i].Store(nil)
+	}
 }
 
 // watchdog watches the client connections of requests in upstream calls.
@@ -180,19 +192,16 @@ func clientGone(conn net.Conn, buf []byte) bool {
 var longAgo = time.Unix(1, 0)
 
 // abort marks the request canceled and ends the reads and writes of its
-// upstream connections.
+// upstream connections. It runs under the exchange's shard lock, so the
+// exchange is not released meanwhile.
 func (c *cancelState) abort() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.canceled.Store(true)
-	for _, conn := range c.conns {
-		if rc, ok := conn.(*rawTCPConn); ok {
+	for i := range c.conns {
+		if rc := c.conns[i].Load(); rc != nil {
 			// Not rawTCPConn.SetDeadline: its kept deadline belongs to the
-			// request's goroutine. The connection is closed after this.
+			// request's goroutine, which closes the connection after this.
 			rc.TCPConn.SetDeadline(longAgo) //nolint:errcheck
-			continue
 		}
-		conn.SetDeadline(longAgo) //nolint:errcheck
 	}
 }
 
@@ -203,12 +212,17 @@ func (x *exchange) track(conn net.Conn) bool {
 		return true
 	}
 	c := &x.cancel
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	if rc, ok := conn.(*rawTCPConn); ok {
+		for i := range c.conns {
+			if c.conns[i].CompareAndSwap(nil, rc) {
+				break
+			}
+		}
+	}
 	if c.canceled.Load() {
+		x.untrack(conn)
 		return false
 	}
-	c.conns = append(c.conns, conn)
 	return true
 }
 
@@ -219,14 +233,12 @@ func (x *exchange) untrack(conn net.Conn) (canceled bool) {
 		return false
 	}
 	c := &x.cancel
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, v := range c.conns {
-		if v == conn {
-			last := len(c.conns) - 1
-			c.conns[i], c.conns[last] = c.conns[last], nil
-			c.conns = c.conns[:last]
-			break
+	if rc, ok := conn.(*rawTCPConn); ok {
+		for i := range c.conns {
+			if c.conns[i].Load() == rc {
+				c.conns[i].Store(nil)
+				break
+			}
 		}
 	}
 	return c.canceled.Load()
