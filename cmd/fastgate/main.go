@@ -135,17 +135,20 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 		}
 		defer stop()
 	}
-	ln, err := gw.Listen()
-	if err != nil {
-		return fmt.Errorf("listen %s: %w (is another process on it? change `listen:` in the config)", cfg.Listen, err)
-	}
+	// Signals are caught before any port opens: a SIGHUP sent as soon as
+	// the gateway accepts connections must reload, not kill it.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var reloader *reload.Reloader
 	if !o.demo {
 		reloader = reload.New(gw, func() (*config.Config, error) { return loadConfig(o) }, log)
 	}
 	errc := make(chan error, 3)
+	// The admin API opens before the gateway's port, so a client that
+	// reaches the gateway finds /readyz and /metrics too.
 	var adminSrv *admin.Server
 	if cfg.Admin.Listen != config.AdminOff {
 		var reloadFn admin.ReloadFunc
@@ -154,24 +157,34 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 		}
 		adminSrv, err = startAdmin(gw, cfg.Admin.Listen, reloadFn, log, errc)
 		if err != nil {
-			ln.Close()
 			return err
 		}
+	}
+	closeAdmin := func() {
+		if adminSrv != nil {
+			actx, acancel := context.WithTimeout(context.Background(), time.Second)
+			defer acancel()
+			adminSrv.Shutdown(actx) //nolint:errcheck
+		}
+	}
+	ln, err := gw.Listen()
+	if err != nil {
+		closeAdmin()
+		return fmt.Errorf("listen %s: %w (is another process on it? change `listen:` in the config)", cfg.Listen, err)
 	}
 	if cfg.TLS.RedirectListen != "" {
 		rln, err := net.Listen("tcp", cfg.TLS.RedirectListen)
 		if err != nil {
 			ln.Close()
+			closeAdmin()
 			return fmt.Errorf("tls.redirect_listen %s: %w", cfg.TLS.RedirectListen, err)
 		}
 		go func() { errc <- gw.ServeRedirect(rln) }()
 	}
-	if reloader != nil {
-		go reloadOnSIGHUP(ctx, reloader)
-		if o.watch {
-			if err := reloader.Watch(ctx, o.configPath, 300*time.Millisecond); err != nil {
-				log.Warn("config file not watched; reload with SIGHUP or POST /reload", "path", o.configPath, "error", err)
-			}
+	go reloadOnSIGHUP(ctx, hup, reloader, log)
+	if reloader != nil && o.watch {
+		if err := reloader.Watch(ctx, o.configPath, 300*time.Millisecond); err != nil {
+			log.Warn("config file not watched; reload with SIGHUP or POST /reload", "path", o.configPath, "error", err)
 		}
 	}
 	log.Info("fastgate listening", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "admin", cfg.Admin.Listen,
@@ -199,16 +212,18 @@ func startAdmin(gw *core.Gateway, addr string, reloadFn admin.ReloadFunc, log *s
 	return srv, nil
 }
 
-// reloadOnSIGHUP reloads the config on every SIGHUP until ctx ends.
-func reloadOnSIGHUP(ctx context.Context, r *reload.Reloader) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnSIGHUP reloads the config on every SIGHUP on hup until ctx
+// ends; without a reloader (-demo) a SIGHUP is logged and ignored.
+func reloadOnSIGHUP(ctx context.Context, hup <-chan os.Signal, r *reload.Reloader, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			if r == nil {
+				log.Info("SIGHUP ignored: -demo serves the embedded config, which does not change")
+				continue
+			}
 			r.Reload("signal") //nolint:errcheck // logged and counted by Reload
 		}
 	}
