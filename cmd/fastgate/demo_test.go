@@ -4,18 +4,37 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // TestDemo runs `fastgate -demo` (what `make run` runs) and follows the
 // curl lines it prints: each documented URL answers as the comment says.
+//
+// The demo's ports are fixed (127.0.0.1:8080, :9901, :19101-19105), so
+// test processes on one machine (two CI runs at once) take turns through
+// a lock file.
 func TestDemo(t *testing.T) {
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "fastgate-demo-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
 	var out syncBuffer
 	p := startProc(t, "fastgate -demo", fastgateBin, &out, "-demo", "-access-log", "off")
-	p.stopInCleanup(t)
+	defer func() {
+		if code := p.stop(); code != 0 {
+			t.Errorf("fastgate -demo exit code after SIGTERM: %d; want 0; stderr:\n%s", code, p.stderr.String())
+		}
+	}() // before the lock is released
 	deadline := time.Now().Add(startTimeout)
 	for !strings.Contains(out.String(), "Ctrl-C stops it") {
 		select {
