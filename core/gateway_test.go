@@ -483,6 +483,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { shutdown(gw) })
 	var ctx fasthttp.RequestCtx
 	ctx.Request.SetRequestURI("http://gw.local/x")
 	ctx.Request.Header.Set("X-Request-Id", "panic-1")

@@ -81,6 +81,7 @@ func (h *healthChecker) start(up *Upstream, log *slog.Logger) {
 	h.up.Store(up)
 	up.metrics.live.Store(up)
 	if h.started.CompareAndSwap(false, true) {
+		healthGoroutines.Add(1) // here, not in run: counted before start returns
 		go h.run(log)
 	}
 }
@@ -110,7 +111,6 @@ func (h *healthChecker) stopped() bool {
 var healthGoroutines atomic.Int64
 
 func (h *healthChecker) run(log *slog.Logger) {
-	healthGoroutines.Add(1)
 	defer healthGoroutines.Add(-1)
 	defer close(h.done)
 	tick := time.NewTicker(tickInterval)

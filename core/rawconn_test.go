@@ -45,7 +45,7 @@ routes: [{upstream: u`+routeExtra+`}]
 	h.gw = gw
 	gln := fasthttputil.NewInmemoryListener()
 	go gw.Serve(gln) //nolint:errcheck
-	t.Cleanup(func() { gln.Close(); gw.Snapshot().Close() })
+	t.Cleanup(func() { gln.Close(); shutdown(gw) })
 	h.client = &fasthttp.Client{Dial: func(string) (net.Conn, error) { return gln.Dial() }, ReadTimeout: 5 * time.Second}
 	return h
 }
