@@ -68,6 +68,18 @@ func readHead(br *bufio.Reader) bool {
 	}
 }
 
+// answerEach answers every request of a keep-alive connection with the
+// raw response resp returns.
+func answerEach(resp func() string) func(int, net.Conn, *bufio.Reader) {
+	return func(_ int, c net.Conn, br *bufio.Reader) {
+		for readHead(br) {
+			if _, err := c.Write([]byte(resp())); err != nil {
+				return
+			}
+		}
+	}
+}
+
 // waitEOF reads until the peer closes the connection.
 func waitEOF(br *bufio.Reader) { io.Copy(io.Discard, br) } //nolint:errcheck
 
@@ -192,37 +204,36 @@ routes: [{upstream: u}]
 
 // TestRetryAfterPastDeadline: a 503 whose Retry-After outlasts the
 // request's deadline is returned as it is; a short one is retried on the
-// other target. retries.on takes a class (5xx).
+// other target. retries.on takes a class (5xx) or a bare number (503).
 func TestRetryAfterPastDeadline(t *testing.T) {
-	f := func(retryAfter string, wantRetried bool) {
+	f := func(retryAfter, on string, wantRetried bool) {
 		t.Helper()
 		var okHits atomic.Int64
-		h := newHarness(t, `
+		busy := startRawUpstream(t, answerEach(func() string {
+			return "HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + retryAfter + "\r\nContent-Length: 0\r\n\r\n"
+		}))
+		fine := startRawUpstream(t, answerEach(func() string {
+			okHits.Add(1)
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+		}))
+		_, client := newRawHarness(t, `
 upstreams:
   u:
-    targets: [{url: "http://10.0.0.1:80"}, {url: "http://10.0.0.2:80"}]
+    targets: [{url: "http://`+busy.addr()+`"}, {url: "http://`+fine.addr()+`"}]
     timeouts: {request: 5s}
-    retries: {attempts: 2, on: [5xx], backoff: {base: 1ms, max: 1ms}}
+    retries: {attempts: 2, on: `+on+`, backoff: {base: 1ms, max: 1ms}}
 routes: [{upstream: u}]
-`, map[string]fasthttp.RequestHandler{
-			"10.0.0.1:80": func(ctx *fasthttp.RequestCtx) {
-				ctx.Response.Header.Set("Retry-After", retryAfter)
-				ctx.SetStatusCode(503)
-			},
-			"10.0.0.2:80": func(ctx *fasthttp.RequestCtx) { okHits.Add(1); ctx.WriteString("ok") }, //nolint:errcheck
-		})
+`)
 		var ok, unavailable int64
 		for i := 0; i < 20; i++ {
-			resp := h.get("http://gw.local/x")
-			switch resp.StatusCode() {
+			switch status, _ := get(t, client, "http://gw/x"); status {
 			case 200:
 				ok++
 			case 503:
 				unavailable++
 			default:
-				t.Fatalf("Retry-After %s: status %d", retryAfter, resp.StatusCode())
+				t.Fatalf("Retry-After %s: status %d", retryAfter, status)
 			}
-			fasthttp.ReleaseResponse(resp)
 		}
 		if wantRetried && (ok != 20 || okHits.Load() != 20) {
 			t.Fatalf("Retry-After %s within the deadline: %d OK, %d 503; want every request retried to 200", retryAfter, ok, unavailable)
@@ -231,10 +242,13 @@ routes: [{upstream: u}]
 			t.Fatalf("Retry-After %s past the deadline: %d OK (%d upstream hits), %d 503; want the 503s returned, not retried", retryAfter, ok, okHits.Load(), unavailable)
 		}
 	}
-	f("120", false)
-	f("Fri, 01 Jan 2100 00:00:00 GMT", false)
-	f("1", true)
-	f("garbage", true)
+	f("120", "[5xx]", false)
+	f("Fri, 01 Jan 2100 00:00:00 GMT", "[5xx]", false)
+	f("1", "[5xx]", true)
+	f("garbage", "[5xx]", true)
+	f("1", "[503]", true)         // a bare number, as YAML users write it
+	f("1", "[reset, 502]", false) // 503 not listed: returned as it is
+
 }
 
 // TestStaleResendCountsAsAttempt: with attempts: 2, a GET that meets a
