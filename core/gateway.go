@@ -1,11 +1,14 @@
 // Package core is the gateway engine: the fasthttp server, the compiled
-// config snapshot, the route table and the proxy to pooled upstream
-// connections.
+// config snapshot, the route table, the filter chain and its feature
+// lifecycle, the proxy terminal and the upstream call (Upstream.Do).
 //
-// The request path (Gateway.Handler) loads the current Snapshot once,
-// matches a route, rewrites the request in place, picks a target through
-// package lb and exchanges the request with the target's pooled connection.
-// It allocates nothing per request in steady state.
+// The request path (Gateway.Handler, serve.go) loads the current Snapshot
+// once, matches a route, runs its filters and its terminal (proxy.go:
+// rewrite in place, then Upstream.Do: pick a target through package lb and
+// exchange the request with the target's pooled connection), then the
+// filters' response phase. It allocates nothing per request in steady
+// state. Features (filters, terminals) live in their own packages and are
+// registered through Options (feature.go).
 package core
 
 import (
