@@ -2,8 +2,7 @@ package core
 
 import (
 	"crypto/tls"
-	"errors"
-	"net"
+		"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,10 +15,10 @@ import (
 // closes the upstream connection (proxy_ignore_client_abort off), Go's
 // net/http cancels the request's context. fasthttp reads nothing from a
 // connection while its handler runs, so nothing notices; the watchdog
-// does. It is one goroutine per gateway that, every watchTick, peeks
-// (MSG_PEEK|MSG_DONTWAIT, no data consumed) at the client connection of
+// does. It is one goroutine per gateway that, every watchTick, polls
+// (ppoll with POLLRDHUP, no wait, nothing read) the client connection of
 // each request that has waited on an upstream for more than watchMinAge:
-// end of stream or a reset means the client is gone, and the request's
+// the peer's FIN (even behind unread data) or a reset means it is gone, and the request's
 // upstream connections get a deadline in the past, which ends the
 // attempt at once; the attempt's connection is then closed, never pooled,
 // and the request is not retried. Requests faster than watchMinAge cost
@@ -132,7 +131,6 @@ func (w *watchdog) run() {
 	defer close(w.done)
 	tick := time.NewTicker(watchTick)
 	defer tick.Stop()
-	var peek [1]byte
 	for {
 		select {
 		case <-w.quit:
@@ -140,24 +138,24 @@ func (w *watchdog) run() {
 		case now := <-tick.C:
 			oldest := now.Add(-watchMinAge).UnixNano()
 			for i := range w.shards {
-				w.scan(&w.shards[i], oldest, peek[:])
+				w.scan(&w.shards[i], oldest)
 			}
 		}
 	}
 }
 
 // scan cancels the requests of sh registered before oldest whose client
-// has gone. The peeks run under the shard's lock: a registered request is
+// has gone. The polls run under the shard's lock: a registered request is
 // still being served, so its client connection is open on the gateway's
 // side and its descriptor cannot have been reused.
-func (w *watchdog) scan(sh *watchShard, oldest int64, buf []byte) {
+func (w *watchdog) scan(sh *watchShard, oldest int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for x := sh.head; x != nil; x = x.cancel.next {
 		if x.cancel.since > oldest || x.cancel.canceled.Load() {
 			continue
 		}
-		if clientGone(x.ctx.Conn(), buf) {
+		if clientGone(x.ctx.Conn()) {
 			x.cancel.abort()
 			w.canceled.Add(1)
 		}
@@ -165,9 +163,11 @@ func (w *watchdog) scan(sh *watchShard, oldest int64, buf []byte) {
 }
 
 // clientGone reports whether the peer of conn has closed or reset it,
-// without consuming data. Connections without a descriptor (in-memory
-// pipes) are never reported gone.
-func clientGone(conn net.Conn, buf []byte) bool {
+// without reading: ppoll with POLLRDHUP and no wait sees the peer's FIN
+// even behind unread data (a pipelined request, a TLS close_notify).
+// Connections without a descriptor (in-memory pipes) are never reported
+// gone.
+func clientGone(conn net.Conn) bool {
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
 	}
@@ -181,10 +181,32 @@ func clientGone(conn net.Conn, buf []byte) bool {
 	}
 	gone := false
 	rc.Control(func(fd uintptr) { //nolint:errcheck // a closed conn: not ours to judge
-		n, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		gone = n == 0 && err == nil || errors.Is(err, syscall.ECONNRESET)
+		gone = peerClosed(fd)
 	})
 	return gone
+}
+
+// Poll events of ppoll(2) (Linux).
+const (
+	pollRDHUP = 0x2000
+	pollERR   = 0x8
+	pollHUP   = 0x10
+)
+
+// pollFd is struct pollfd.
+type pollFd struct {
+	fd      int32
+	events  int16
+	revents int16
+}
+
+// peerClosed polls fd once, without waiting, for the peer's half-close,
+// a hang-up or an error (a reset).
+func peerClosed(fd uintptr) bool {
+	p := pollFd{fd: int32(fd), events: pollRDHUP}
+	var zero syscall.Timespec
+	n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
+	return errno == 0 && n == 1 && p.revents&(pollRDHUP|pollHUP|pollERR) != 0
 }
 
 // longAgo is a deadline in the past: set on a connection, it ends any
