@@ -2,7 +2,7 @@ package core
 
 import (
 	"crypto/tls"
-		"net"
+	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
