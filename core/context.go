@@ -39,6 +39,10 @@ type Consumer struct {
 	Name string
 	// Groups are the consumer's groups, for authorization.
 	Groups []string
+	// Index is the consumer's position in the config's consumers list, or
+	// -1 for a consumer the config does not list (a JWT subject). Filters
+	// index per-consumer state by it (rate-limit overrides).
+	Index int
 }
 
 // Param returns the value of the route's path parameter name ("id" of

@@ -96,6 +96,12 @@ func (e *Env) ParamIndex(name string) int {
 	return -1
 }
 
+// AnswersPreflight says that the route's filter answers CORS preflights
+// itself: an OPTIONS request with Origin and Access-Control-Request-Method
+// then matches the route when the requested method does, even if the
+// route's methods exclude OPTIONS.
+func (e *Env) AnswersPreflight() { e.r.preflight = true }
+
 // Counter returns the counter name (a full series name with labels),
 // shared by every instance that asks for it and unregistered when the last
 // one is closed.

@@ -28,6 +28,9 @@ type route struct {
 	done              []DoneFilter
 	hasAfter, hasDone bool
 	terminal          Terminal
+	// preflight: a filter answers CORS preflights, so an OPTIONS preflight
+	// matches the route by its Access-Control-Request-Method.
+	preflight bool
 }
 
 // condition is one header or query equality test.
@@ -186,8 +189,9 @@ var methodNames = [...]string{
 }
 
 const (
-	methodGet  = 1 << 0
-	methodHead = 1 << 1
+	methodGet     = 1 << 0
+	methodHead    = 1 << 1
+	methodOptions = 1 << 6
 )
 
 // methodBit returns the bit of a standard method, 0 for any other.

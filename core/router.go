@@ -278,13 +278,24 @@ func (x *exchange) catchAll(n *node, start, end int) *route {
 	return nil
 }
 
+// preflightAllowed reports whether the request is a CORS preflight (OPTIONS
+// with Origin and Access-Control-Request-Method) for a method r accepts.
+func (x *exchange) preflightAllowed(r *route) bool {
+	if x.method != methodOptions {
+		return false
+	}
+	h := &x.ctx.Request.Header
+	m := h.Peek("Access-Control-Request-Method")
+	return len(m) > 0 && len(h.Peek("Origin")) > 0 && r.methods.has(methodBit(m), m)
+}
+
 // pick returns the first route of rs whose conditions hold for the request.
 func (x *exchange) pick(rs []*route) *route {
 	for _, r := range rs {
 		if !r.conditionsHold(x.ctx) {
 			continue
 		}
-		if r.methods.has(x.method, x.ctx.Method()) {
+		if r.methods.has(x.method, x.ctx.Method()) || r.preflight && x.preflightAllowed(r) {
 			return r
 		}
 		x.allowed.union(&r.methods)

@@ -4,20 +4,29 @@ import (
 	"log/slog"
 
 	"fastgate/core"
+	"fastgate/core/auth"
+	"fastgate/core/cors"
+	"fastgate/core/headers"
+	"fastgate/core/ipfilter"
 	"fastgate/core/ratelimit"
 	"fastgate/core/redirect"
 	"fastgate/core/static"
 )
 
 // features registers the gateway's features: the route filter builders in
-// chain order (design §3: ipfilter -> cors -> auth -> ratelimit -> cache)
-// and the terminals beside core's proxy. cleanup closes what the builders
-// hold (the Redis client); call it after the gateway has shut down.
-// core.Compile (-check, and vetting a reload) only validates with them:
-// no limiter state, no Redis connection.
+// chain order (design §3: ipfilter -> cors -> auth -> ratelimit, then the
+// header transforms, whose response side runs first on the way back) and
+// the terminals beside core's proxy. cleanup closes what the builders hold
+// (the Redis client, JWKS refreshes); call it after the gateway has shut
+// down. core.Compile (-check, and vetting a reload) only validates with
+// them: no limiter state, no Redis connection, no JWKS fetch.
 func features(log *slog.Logger) (o core.Options, cleanup func()) {
 	rl := ratelimit.NewBuilder(ratelimit.Options{Logger: log})
-	o.Filters = []core.FilterBuilder{rl}
+	au := auth.NewBuilder(auth.Options{Logger: log})
+	o.Filters = []core.FilterBuilder{ipfilter.Builder{}, cors.Builder{}, au, rl, headers.Builder{}}
 	o.Terminals = []core.TerminalBuilder{static.Builder{}, redirect.Builder{}}
-	return o, rl.Close
+	return o, func() {
+		rl.Close()
+		au.Close()
+	}
 }

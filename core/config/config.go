@@ -42,6 +42,26 @@ type Config struct {
 
 	// Redis is the server that rate limits with scope: global share.
 	Redis Redis `json:"redis" yaml:"redis"`
+
+	// Consumers are the gateway's known clients and their credentials
+	// (API keys, basic auth), for routes' auth. Default none.
+	Consumers []*Consumer `json:"consumers" yaml:"consumers"`
+
+	// APIKey says where requests carry API keys. Default: the X-API-Key
+	// header.
+	APIKey APIKeySource `json:"api_key" yaml:"api_key"`
+
+	// JWT lists the token issuers routes may accept (auth: jwt:NAME).
+	// Default none.
+	JWT []*JWTIssuer `json:"jwt" yaml:"jwt"`
+
+	// IP allows or denies clients by IP on every route, before the
+	// route's own ip rules. Default: every client admitted.
+	IP IPRules `json:"ip" yaml:"ip"`
+
+	// SecurityHeaders are set on every routed response. Default:
+	// X-Content-Type-Options: nosniff, and HSTS on TLS listeners.
+	SecurityHeaders SecurityHeaders `json:"security_headers" yaml:"security_headers"`
 }
 
 // Server tunes the downstream listener. Every zero field takes the value of
@@ -93,6 +113,21 @@ type Server struct {
 	// the client IP is the peer address and incoming X-Forwarded-* are
 	// replaced.
 	TrustedProxies []string `json:"trusted_proxies" yaml:"trusted_proxies"`
+
+	// StripRequestHeaders are removed from every client request before
+	// routing, so that no client can assert what only the gateway may:
+	// names, or prefixes ending in '*'. Default DefaultStripRequestHeaders
+	// (README "Headers the gateway strips"); an explicit list replaces it,
+	// and [] strips nothing. The consumer headers auth sets are always
+	// stripped.
+	StripRequestHeaders []string `json:"strip_request_headers" yaml:"strip_request_headers"`
+
+	// UnderscoreHeaders is what happens to request headers whose names
+	// contain '_' (X_Forwarded_For), which many frameworks (CGI, WSGI,
+	// PHP, Rails) fold onto the '-' name the gateway controls: "drop"
+	// (removed, as nginx does by default), "reject" (400) or "allow".
+	// Default "drop".
+	UnderscoreHeaders string `json:"underscore_headers" yaml:"underscore_headers"`
 }
 
 // Upstream is a named group of targets with one balancing policy, one
@@ -235,6 +270,22 @@ type Route struct {
 
 	// Concurrency caps the route's requests in flight. Absent: no cap.
 	Concurrency *Concurrency `json:"concurrency" yaml:"concurrency"`
+
+	// Auth authenticates and authorizes the route's requests. Absent:
+	// none; the route is public.
+	Auth *Auth `json:"auth" yaml:"auth"`
+
+	// IP allows or denies clients by IP, after the top-level ip rules.
+	// Absent: only the top-level rules.
+	IP *IPRules `json:"ip" yaml:"ip"`
+
+	// CORS answers preflights and sets the CORS response headers. Absent:
+	// no CORS handling; preflights go to the route's terminal.
+	CORS *CORS `json:"cors" yaml:"cors"`
+
+	// Headers transform request headers on the way upstream and response
+	// headers on the way back. Absent: none.
+	Headers *HeaderTransforms `json:"headers" yaml:"headers"`
 }
 
 // Match selects requests. All given conditions must hold.
