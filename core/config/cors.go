@@ -6,3 +6,9 @@ type CORS struct {
 	// wildcard subdomains ("https://*.example.com") or "*".
 	AllowOrigins []string `json:"allow_origins" yaml:"allow_origins"`
 }
+
+// setCORSDefaults fills routes' cors defaults.
+func (c *Config) setCORSDefaults() {}
+
+// validateCORSConfig checks routes' cors.
+func validateCORSConfig(errs *Errors, c *Config) {}

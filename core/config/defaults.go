@@ -99,6 +99,10 @@ func (c *Config) SetDefaults(d *Defaults) {
 		}
 	}
 	c.setRateLimitDefaults()
+	c.setAuthDefaults()
+	c.setJWTDefaults()
+	c.setCORSDefaults()
+	c.setHeadersDefaults()
 }
 
 func (s *Server) setDefaults(d *Server) {

@@ -25,3 +25,9 @@ type SecurityHeaders struct {
 	// HSTS is the Strict-Transport-Security value, sent on TLS only.
 	HSTS string `json:"hsts" yaml:"hsts"`
 }
+
+// setHeadersDefaults fills security_headers and routes' headers defaults.
+func (c *Config) setHeadersDefaults() {}
+
+// validateHeadersConfig checks security_headers and routes' headers.
+func validateHeadersConfig(errs *Errors, c *Config) {}

@@ -27,6 +27,11 @@ func (c *Config) Validate() error {
 	}
 	validateRoutes(&errs, c)
 	validateRateLimitConfig(&errs, c)
+	validateAuthConfig(&errs, c)
+	validateJWTConfig(&errs, c)
+	validateIPConfig(&errs, c)
+	validateCORSConfig(&errs, c)
+	validateHeadersConfig(&errs, c)
 	return errs.err()
 }
 
