@@ -14,8 +14,10 @@ import (
 )
 
 // features registers the gateway's features: the route filter builders in
-// chain order (design §3: ipfilter -> cors -> auth -> ratelimit, then the
-// header transforms, whose response side runs first on the way back) and
+// chain order (design §3: ipfilter -> cors -> auth -> ratelimit; security
+// headers first so that their response phase, which runs in reverse, also
+// marks the answers of later filters; the header transforms last, so
+// their response side runs first on the way back) and
 // the terminals beside core's proxy. cleanup closes what the builders hold
 // (the Redis client, JWKS refreshes); call it after the gateway has shut
 // down. core.Compile (-check, and vetting a reload) only validates with
@@ -23,7 +25,7 @@ import (
 func features(log *slog.Logger) (o core.Options, cleanup func()) {
 	rl := ratelimit.NewBuilder(ratelimit.Options{Logger: log})
 	au := auth.NewBuilder(auth.Options{Logger: log})
-	o.Filters = []core.FilterBuilder{ipfilter.Builder{}, cors.Builder{}, au, rl, headers.Builder{}}
+	o.Filters = []core.FilterBuilder{headers.Security{}, ipfilter.Builder{}, cors.Builder{}, au, rl, headers.Transforms{}}
 	o.Terminals = []core.TerminalBuilder{static.Builder{}, redirect.Builder{}}
 	return o, func() {
 		rl.Close()

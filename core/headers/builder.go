@@ -5,16 +5,31 @@ import (
 	"fastgate/core/config"
 )
 
-// Builder is a core.FilterBuilder. (Being built.)
-type Builder struct{}
+// Transforms is a core.FilterBuilder for routes' headers. (Being built.)
+type Transforms struct{}
 
-var _ core.FilterBuilder = Builder{}
+// Security is a core.FilterBuilder for security_headers. (Being built.)
+type Security struct{}
+
+var (
+	_ core.FilterBuilder = Transforms{}
+	_ core.FilterBuilder = Security{}
+)
 
 // Key returns nil: not built yet.
-func (Builder) Key(cfg *config.Config, rc *config.Route) any { return nil }
+func (Transforms) Key(cfg *config.Config, rc *config.Route) any { return nil }
 
 // Validate checks nothing yet.
-func (Builder) Validate(e *core.Env) error { return nil }
+func (Transforms) Validate(e *core.Env) error { return nil }
 
 // Build builds nothing yet.
-func (Builder) Build(e *core.Env) (core.Filter, error) { return nil, nil }
+func (Transforms) Build(e *core.Env) (core.Filter, error) { return nil, nil }
+
+// Key returns nil: not built yet.
+func (Security) Key(cfg *config.Config, rc *config.Route) any { return nil }
+
+// Validate checks nothing yet.
+func (Security) Validate(e *core.Env) error { return nil }
+
+// Build builds nothing yet.
+func (Security) Build(e *core.Env) (core.Filter, error) { return nil, nil }
