@@ -61,6 +61,13 @@ type exchange struct {
 
 	cancel cancelState
 
+	// closeDownstream: the client asked to close the connection (its
+	// Connection header, removed as hop-by-hop by admit).
+	closeDownstream bool
+	// dels are the request header names admit removes; slices of the
+	// request's raw headers.
+	dels [][]byte
+
 	host []byte // lower-cased host without port
 	uri  []byte // upstream request URI
 	buf  []byte // scratch for header values
@@ -86,6 +93,9 @@ func releaseExchange(x *exchange) {
 func (x *exchange) reset() {
 	x.ctx, x.snap = nil, nil
 	x.method = 0
+	x.closeDownstream = false
+	clear(x.dels)
+	x.dels = x.dels[:0]
 	x.allowed = methodSet{}
 	x.nparams = 0
 	x.requestID = x.requestID[:0]

@@ -68,8 +68,6 @@ func (p *proxy) Serve(ctx *fasthttp.RequestCtx, r *Request) {
 	c := &x.call
 	c.Key = p.up.hashKey(ctx, x, x.path)
 	x.uri = p.rewrite.appendRequestURI(x.uri[:0], x, ctx.URI().QueryString())
-	closeDownstream := req.Header.ConnectionClose()
-	x.buf = stripRequestHopByHop(&req.Header, x.buf)
 	setForwarded(x, ctx)
 	req.SetRequestURIBytes(x.uri)
 
@@ -90,8 +88,5 @@ func (p *proxy) Serve(ctx *fasthttp.RequestCtx, r *Request) {
 	} else {
 		x.buf = stripResponseHopByHop(&ctx.Response.Header, x.buf)
 		ctx.Response.Header.SetBytesV(strXRequestID, x.requestID)
-	}
-	if closeDownstream {
-		ctx.SetConnectionClose()
 	}
 }

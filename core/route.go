@@ -192,6 +192,8 @@ const (
 	methodGet     = 1 << 0
 	methodHead    = 1 << 1
 	methodOptions = 1 << 6
+	methodConnect = 1 << 7
+	methodTrace   = 1 << 8
 )
 
 // methodBit returns the bit of a standard method, 0 for any other.

@@ -32,6 +32,9 @@ func (x *exchange) finish() {
 		x.ctx.SetConnectionClose()
 	}
 	x.runAfter()
+	if x.closeDownstream {
+		x.ctx.SetConnectionClose()
+	}
 	if x.streamed && x.ctx.Response.IsBodyStream() {
 		x.deferred = true // completed by the stream's close
 		return
@@ -98,13 +101,20 @@ func (s slogPrintf) Printf(format string, args ...any) {
 
 // serve is the request path: match, filters, terminal.
 func (s *Snapshot) serve(ctx *fasthttp.RequestCtx, x *exchange) {
-	x.setRequestID(&ctx.Request.Header)
 	x.method = methodBit(ctx.Method())
 	x.host = appendLowerHost(x.host[:0], ctx.Host())
-	s.resolveClient(x, ctx)
 	x.path = append(x.path[:0], ctx.Path()...)
 	if s.accessLog != nil && (s.sample >= 1 || rand.Float64() < s.sample) {
 		x.logged = true
+	}
+	if !s.admit(ctx, x) {
+		return
+	}
+	x.setRequestID(&ctx.Request.Header)
+	s.resolveClient(x, ctx)
+	if isServerOptions(ctx, x) {
+		answerServerOptions(ctx, x)
+		return
 	}
 	r := s.router.match(x, x.host, x.path)
 	if r == nil {

@@ -30,6 +30,7 @@ type Snapshot struct {
 	byName    map[string]*route
 	upstreams map[string]*Upstream
 	trusted   []netip.Prefix
+	edge      edge
 	certs     *certSet
 
 	unmatched *routeMetrics
@@ -80,6 +81,7 @@ func compile(cfg *config.Config, opts *Options, prev *Snapshot, is *instances, m
 			is.release(s.instances)
 		}
 	}()
+	s.edge = compileEdge(&cfg.Server)
 	if s.trusted, err = parsePrefixes(cfg.Server.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}

@@ -130,6 +130,32 @@ type Server struct {
 	UnderscoreHeaders string `json:"underscore_headers" yaml:"underscore_headers"`
 }
 
+// DefaultStripRequestHeaders are the request headers removed from every
+// client request by default (server.strip_request_headers):
+//   - client-IP assertions the gateway makes itself (it sets X-Real-IP and
+//     X-Forwarded-For from the peer and trusted proxies);
+//   - identity headers that authentication sets (X-Consumer*) or that
+//     auth proxies assert (X-Authenticated-*, X-Forwarded-User,
+//     X-Remote-User);
+//   - method overrides, which turn a GET the routes allowed into a DELETE
+//     behind the gateway;
+//   - URL overrides, which some frameworks route by instead of the path;
+//   - Proxy, which CGI turns into HTTP_PROXY (httpoxy, CVE-2016-5385).
+var DefaultStripRequestHeaders = []string{
+	"X-Real-IP", "X-Client-IP", "True-Client-IP", "CF-Connecting-IP", "Fastly-Client-IP", "X-Cluster-Client-IP",
+	"X-Consumer", "X-Consumer-*", "X-Authenticated-*", "X-Forwarded-User", "X-Remote-User",
+	"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+	"X-Original-URL", "X-Rewrite-URL", "X-Original-URI",
+	"Proxy",
+}
+
+// Values of server.underscore_headers.
+const (
+	UnderscoreHeadersDrop   = "drop"
+	UnderscoreHeadersReject = "reject"
+	UnderscoreHeadersAllow  = "allow"
+)
+
 // Upstream is a named group of targets with one balancing policy, one
 // connection pool configuration and one set of timeouts.
 type Upstream struct {

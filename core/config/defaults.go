@@ -118,6 +118,10 @@ func (s *Server) setDefaults(d *Server) {
 	if s.TrustedProxies == nil {
 		s.TrustedProxies = append([]string(nil), d.TrustedProxies...)
 	}
+	if s.StripRequestHeaders == nil {
+		s.StripRequestHeaders = append([]string(nil), DefaultStripRequestHeaders...)
+	}
+	setZero(&s.UnderscoreHeaders, UnderscoreHeadersDrop)
 }
 
 func (u *Upstream) setDefaults(d *Defaults) {

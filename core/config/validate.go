@@ -77,11 +77,37 @@ func validateServer(errs *Errors, path string, s *Server) {
 	unlimitedOrMore(errs, path+".max_conns_per_ip", s.MaxConnsPerIP)
 	unlimitedOrMore(errs, path+".max_requests_per_conn", s.MaxRequestsPerConn)
 	positiveDuration(errs, path+".drain_timeout", s.DrainTimeout)
+	for i, n := range s.StripRequestHeaders {
+		if !validHeaderPattern(n) {
+			errs.add(pathIndex(path+".strip_request_headers", i), fmt.Sprintf(`%q is not a header name (a token) or a prefix ending in '*', such as "X-Internal-*"`, n))
+		}
+	}
+	switch s.UnderscoreHeaders {
+	case UnderscoreHeadersDrop, UnderscoreHeadersReject, UnderscoreHeadersAllow:
+	default:
+		errs.add(path+".underscore_headers", fmt.Sprintf("%q: want drop, reject or allow", s.UnderscoreHeaders))
+	}
 	for i, p := range s.TrustedProxies {
 		if !validIPOrCIDR(p) {
 			errs.add(pathIndex(path+".trusted_proxies", i), fmt.Sprintf(`%q is not an IP or CIDR; write one such as "10.0.0.1" or "10.0.0.0/8"`, p))
 		}
 	}
+}
+
+// validHeaderPattern reports whether s is a header name (an RFC 9110
+// token) or such a prefix followed by '*'.
+func validHeaderPattern(s string) bool {
+	s = strings.TrimSuffix(s, "*")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func validIPOrCIDR(s string) bool {

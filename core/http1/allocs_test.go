@@ -25,6 +25,9 @@ func TestAllocs(t *testing.T) {
 	f("HeadEnd", func() { n = HeadEnd(head) })
 	f("CheckResponseHead accepted", func() { err = CheckResponseHead(head) })
 	f("CheckResponseHead refused", func() { err = CheckResponseHead(bad) })
+	fields := []byte("Host: a\r\nX-A: 1\r\nContent-Length: 3\r\n\r\n")
+	names := 0
+	f("CheckRequestFields", func() { err = CheckRequestFields(fields, false, func([]byte) { names++ }) })
 	f("ParseRetryAfter seconds", func() { d, _ := ParseRetryAfter(retryAfter, now); n = int(d) })
 	_, _ = n, err
 }

@@ -7,11 +7,12 @@
 //
 // CheckResponseHead is run on an upstream response head, found with
 // HeadEnd, before fasthttp parses it; a head it refuses becomes a 502 and
-// its connection is closed, never reused. The request side (checks of
-// client requests) will be added later.
+// its connection is closed, never reused. CheckRequestFields is run on
+// every client request's header section, as fasthttp kept it; a request it
+// refuses gets 400 and its connection is closed.
 //
 // The functions are pure: they keep no state and are safe for concurrent
-// use. HeadEnd and CheckResponseHead allocate nothing.
+// use. HeadEnd, CheckResponseHead and CheckRequestFields allocate nothing.
 //
 // References: RFC 9112 (HTTP/1.1) §2.2, §4, §5, §6.1, §6.3 and §11.2 on
 // request smuggling; RFC 9110 §5.6.2 (tokens) and §5.5 (field values).
