@@ -18,12 +18,12 @@ import (
 
 // Errors of the edge checks.
 var (
-	errHTTPVersion       = &Error{fasthttp.StatusBadRequest, errors.New("malformed request: the HTTP version must be HTTP/1.0 or HTTP/1.1")}
-	errHTTPVersionMajor  = &Error{fasthttp.StatusHTTPVersionNotSupported, errors.New("HTTP version not supported: send HTTP/1.1 (or HTTP/1.0)")}
-	errConnect           = &Error{fasthttp.StatusNotImplemented, errors.New("CONNECT is not supported: the gateway does not open tunnels")}
-	errTrace             = &Error{fasthttp.StatusMethodNotAllowed, errors.New("TRACE is not allowed: it would echo credentials back")}
-	errAbsoluteHost      = &Error{fasthttp.StatusBadRequest, errors.New("malformed request: the request target's host differs from the Host header")}
-	errUnderscoreHeader  = &Error{fasthttp.StatusBadRequest, errors.New("malformed request: header names with '_' are refused (server.underscore_headers: reject)")}
+	errHTTPVersion      = &Error{fasthttp.StatusBadRequest, errors.New("malformed request: the HTTP version must be HTTP/1.0 or HTTP/1.1")}
+	errHTTPVersionMajor = &Error{fasthttp.StatusHTTPVersionNotSupported, errors.New("HTTP version not supported: send HTTP/1.1 (or HTTP/1.0)")}
+	errConnect          = &Error{fasthttp.StatusNotImplemented, errors.New("CONNECT is not supported: the gateway does not open tunnels")}
+	errTrace            = &Error{fasthttp.StatusMethodNotAllowed, errors.New("TRACE is not allowed: it would echo credentials back")}
+	errAbsoluteHost     = &Error{fasthttp.StatusBadRequest, errors.New("malformed request: the request target's host differs from the Host header")}
+	errUnderscoreHeader = &Error{fasthttp.StatusBadRequest, errors.New("malformed request: header names with '_' are refused (server.underscore_headers: reject)")}
 	// errMalformedFraming maps each http1.ErrRequest error to its 400.
 	errMalformedFraming = make(map[error]*Error)
 	// strAllowAll lists the methods the gateway forwards: the Allow of
