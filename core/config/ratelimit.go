@@ -37,10 +37,14 @@ type RateLimit struct {
 	// header's value; requests without the header share one bucket, keyed
 	// by the empty value, so omitting it never bypasses the limit),
 	// "route" (one bucket for the whole route), or several of ip and
-	// header:NAME joined by '+', such as "ip+header:X-Tenant". "consumer"
-	// is reserved for when consumers exist. Default "ip". Every route has
-	// its own buckets, also when the limit comes from the top-level
-	// default.
+	// header:NAME joined by '+', such as "ip+header:X-Tenant", or
+	// "consumer": the consumer that the route's auth established (its
+	// name; a consumer's own rate_limit replaces the limit for it when the
+	// key is "consumer" alone). A route's own limit keyed by consumer needs
+	// the route to have auth; with the top-level default, requests of
+	// routes without auth share one bucket per route. Default "ip". Every
+	// route has its own buckets, also when the limit comes from the
+	// top-level default.
 	Key string `json:"key" yaml:"key"`
 
 	// Scope is "local" (each gateway process counts alone, so N processes
@@ -162,7 +166,8 @@ const (
 
 // KeyPart is one component of a rate limit key.
 type KeyPart struct {
-	// Kind is KeyIP, KeyRoute or KeyHeaderPfx (then Header names it).
+	// Kind is KeyIP, KeyRoute, KeyConsumer or KeyHeaderPfx (then Header
+	// names it).
 	Kind string
 	// Header is the header name of a "header:NAME" part.
 	Header string
@@ -202,7 +207,7 @@ func parseKeyPart(p string) (KeyPart, error) {
 	case p == KeyIP || p == KeyRoute:
 		return KeyPart{Kind: p}, nil
 	case p == KeyConsumer:
-		return KeyPart{}, fmt.Errorf(`"consumer": consumers are not supported yet; use "ip" or "header:NAME" (such as "header:X-API-Key")`)
+		return KeyPart{Kind: p}, nil
 	case strings.HasPrefix(p, KeyHeaderPfx):
 		name := strings.TrimSpace(p[len(KeyHeaderPfx):])
 		if !validToken(name) {
@@ -210,7 +215,7 @@ func parseKeyPart(p string) (KeyPart, error) {
 		}
 		return KeyPart{Kind: KeyHeaderPfx, Header: name}, nil
 	}
-	known := []string{KeyIP, KeyRoute, "header:NAME"}
+	known := []string{KeyIP, KeyRoute, KeyConsumer, "header:NAME"}
 	return KeyPart{}, fmt.Errorf("unknown key part %q (known: %s, and combinations joined by '+')%s", p, strings.Join(known, ", "), didYouMean(p, known))
 }
 
@@ -321,11 +326,32 @@ func validateRateLimitConfig(errs *Errors, c *Config) {
 		if g := validateRateLimits(errs, p+".rate_limit", r.RateLimit); global == "" {
 			global = g
 		}
+		if r.Auth == nil {
+			for i := range r.RateLimit {
+				if keyHasConsumer(r.RateLimit[i].Key) {
+					errs.add(limitPath(p+".rate_limit", i, len(r.RateLimit))+".key", `"consumer" needs the route to authenticate its requests; add auth (such as auth: {any_of: [api_key]}) or key by "ip"`)
+				}
+			}
+		}
 		if r.Concurrency != nil {
 			validateConcurrency(errs, p+".concurrency", r.Concurrency)
 		}
 	}
 	validateRedis(errs, "redis", &c.Redis, global)
+}
+
+// keyHasConsumer reports whether the key s has a consumer part.
+func keyHasConsumer(s string) bool {
+	parts, err := ParseKey(s)
+	if err != nil {
+		return false
+	}
+	for _, p := range parts {
+		if p.Kind == KeyConsumer {
+			return true
+		}
+	}
+	return false
 }
 
 // limitPath is the path of limit i of n: "rate_limit" for a single limit,

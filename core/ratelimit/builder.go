@@ -81,6 +81,9 @@ type spec struct {
 	Limits      config.RateLimits
 	Concurrency *config.Concurrency
 	Redis       *config.Redis // only when a limit is global
+	// Overrides are the consumers' own rates, by consumer index, when a
+	// limit is keyed by consumer alone and a consumer has one.
+	Overrides []*config.ConsumerRateLimit
 }
 
 // globalLimiter is what the Builder needs of redis.Hybrid and redis.Exact.
@@ -110,17 +113,48 @@ func (b *Builder) Key(cfg *config.Config, rc *config.Route) any {
 	if len(limits) == 0 && rc.Concurrency == nil {
 		return nil
 	}
-	s := &spec{Limits: limits, Concurrency: rc.Concurrency}
+	s := &spec{Limits: limits, Concurrency: rc.Concurrency, Overrides: overridesOf(cfg, limits)}
 	if hasGlobal(limits) {
 		s.Redis = &cfg.Redis
 	}
 	return s
 }
 
+// overridesOf returns the consumers' rate_limit by consumer index when a
+// limit of ls is keyed by consumer alone and some consumer has one; nil
+// otherwise.
+func overridesOf(cfg *config.Config, ls config.RateLimits) []*config.ConsumerRateLimit {
+	byConsumer := false
+	for i := range ls {
+		byConsumer = byConsumer || ls[i].Key == config.KeyConsumer
+	}
+	if !byConsumer {
+		return nil
+	}
+	var out []*config.ConsumerRateLimit
+	for i, c := range cfg.Consumers {
+		if c != nil && c.RateLimit != nil {
+			if out == nil {
+				out = make([]*config.ConsumerRateLimit, len(cfg.Consumers))
+			}
+			out[i] = c.RateLimit
+		}
+	}
+	return out
+}
+
 // Validate compiles every limit and key of the route, without creating a
 // limiter or connecting to Redis.
 func (b *Builder) Validate(e *core.Env) error {
-	return checkSpec(e.Config.RouteRateLimits(e.Route), e.Route.Concurrency)
+	limits := e.Config.RouteRateLimits(e.Route)
+	if overridesOf(e.Config, limits) != nil {
+		for i := range limits {
+			if limits[i].Key == config.KeyConsumer && limits[i].Scope == config.ScopeGlobal {
+				return fmt.Errorf("%s.scope: consumers' own rate_limit apply to local limits only; set scope: local or drop the consumers' rate_limit", limitPath(i, len(limits)))
+			}
+		}
+	}
+	return checkSpec(limits, e.Route.Concurrency)
 }
 
 // Build returns the route's Filter. A global limit makes the Builder's
@@ -222,10 +256,16 @@ func (b *Builder) newFilter(e *core.Env, limits config.RateLimits) (f *Filter, e
 			f.retireLocked()
 		}
 	}()
+	overrides := overridesOf(e.Config, limits)
 	for i := range limits {
 		l, err := b.newLimit(e.Config, rc.Name, &limits[i])
 		if err != nil {
 			return nil, fmt.Errorf("%s%w", limitPath(i, len(limits)), err)
+		}
+		if limits[i].Key == config.KeyConsumer && overrides != nil {
+			if l.overrides, err = newOverrides(&l, &limits[i], overrides); err != nil {
+				return nil, fmt.Errorf("%s%w", limitPath(i, len(limits)), err)
+			}
 		}
 		f.limits = append(f.limits, l)
 	}
@@ -272,6 +312,33 @@ func (b *Builder) newLimit(cfg *config.Config, route string, c *config.RateLimit
 		return l, fmt.Errorf(": %w", err)
 	}
 	return l, nil
+}
+
+// newOverrides builds the consumers' own limits replacing l for them:
+// local single buckets (one consumer, one bucket), or for a global l
+// global limits of their own. The name, headers and scope are l's.
+func newOverrides(l *limit, c *config.RateLimit, rates []*config.ConsumerRateLimit) ([]*limit, error) {
+	if c.Scope == config.ScopeGlobal {
+		return nil, fmt.Errorf(".key: consumers' own rate_limit apply to local limits only; set scope: local or drop the consumers' rate_limit")
+	}
+	out := make([]*limit, len(rates))
+	for i, r := range rates {
+		if r == nil {
+			continue
+		}
+		lim := limiter.Limit{Rate: r.Rate, Per: r.Per.D(), Burst: r.Burst}
+		g, err := limiter.NewGCRA(lim)
+		if err != nil {
+			return nil, fmt.Errorf(": consumers[%d].rate_limit: %w", i, err)
+		}
+		o := &limit{name: l.name, key: l.key, ietf: l.ietf, legacy: l.legacy,
+			quota: g.Burst(), window: int64(ceilSeconds(lim.Window().Nanoseconds()))}
+		if o.single, err = limiter.New(lim); err != nil {
+			return nil, fmt.Errorf(": consumers[%d].rate_limit: %w", i, err)
+		}
+		out[i] = o
+	}
+	return out, nil
 }
 
 func (b *Builder) newGlobal(l *limit, cfg *config.Config, route string, c *config.RateLimit, lim limiter.Limit) error {

@@ -64,7 +64,7 @@ func (c *concurrency) release(st *state) {
 // the filter's core.Request state slot (a pointer in an interface: no
 // allocation).
 type state struct {
-	limit int // index of the limit whose headers are set; -1: none
+	limit *limit // the limit whose headers are set; nil: none
 	d     limiter.Decision
 	hash  uint64
 }

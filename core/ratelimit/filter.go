@@ -43,18 +43,18 @@ var (
 func (f *Filter) Filter(ctx *fasthttp.RequestCtx, r *core.Request) bool {
 	now := ctx.Time().UnixNano()
 	var scratch [keyScratchSize]byte
-	best := -1
+	var best *limit
 	var bestD limiter.Decision
 	for i := range f.limits {
-		l := &f.limits[i]
+		l := f.limits[i].forConsumer(r)
 		key := l.key.append(scratch[:0], ctx, r)
 		d := l.allow(now, key)
 		if !d.Allowed {
 			f.deny(ctx, r, l, d)
 			return false
 		}
-		if (l.ietf || l.legacy) && (best < 0 || d.Remaining < bestD.Remaining) {
-			best, bestD = i, d
+		if (l.ietf || l.legacy) && (best == nil || d.Remaining < bestD.Remaining) {
+			best, bestD = l, d
 		}
 	}
 	var hash uint64
@@ -76,8 +76,8 @@ func (f *Filter) Filter(ctx *fasthttp.RequestCtx, r *core.Request) bool {
 // After sets the RateLimit headers of the most restrictive limit on the
 // response.
 func (f *Filter) After(ctx *fasthttp.RequestCtx, r *core.Request) {
-	if st, _ := r.State().(*state); st != nil && st.limit >= 0 {
-		f.writeHeaders(&ctx.Response.Header, &f.limits[st.limit], st.d, false)
+	if st, _ := r.State().(*state); st != nil && st.limit != nil {
+		f.writeHeaders(&ctx.Response.Header, st.limit, st.d, false)
 	}
 }
 
@@ -142,6 +142,23 @@ type limit struct {
 	hybrid *rlredis.Hybrid
 	exact  *rlredis.Exact
 	global globalLimiter // hybrid or exact, for Stats and Close
+
+	// overrides, for a limit keyed by consumer alone, are the consumers'
+	// own limits (consumers[].rate_limit), by core.Consumer.Index; nil
+	// entries take this limit.
+	overrides []*limit
+}
+
+// forConsumer returns the limit that applies to the request's consumer:
+// its override, or l.
+func (l *limit) forConsumer(r *core.Request) *limit {
+	if l.overrides == nil {
+		return l
+	}
+	if c := r.Consumer(); c != nil && c.Index >= 0 && c.Index < len(l.overrides) && l.overrides[c.Index] != nil {
+		return l.overrides[c.Index]
+	}
+	return l
 }
 
 // allow checks one request. Concrete calls, no interface: key stays on the

@@ -36,6 +36,13 @@ upstreams:
 // serves 10.0.0.1:80 (nil: a 200 "ok").
 func newHarness(t testing.TB, cfg string, upstream fasthttp.RequestHandler) *harness {
 	t.Helper()
+	return newHarnessWith(t, cfg, upstream)
+}
+
+// newHarnessWith is newHarness with filters pre running before the rate
+// limits.
+func newHarnessWith(t testing.TB, cfg string, upstream fasthttp.RequestHandler, pre ...core.FilterBuilder) *harness {
+	t.Helper()
 	if upstream == nil {
 		upstream = func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") } //nolint:errcheck
 	}
@@ -43,7 +50,7 @@ func newHarness(t testing.TB, cfg string, upstream fasthttp.RequestHandler) *har
 	h.b = NewBuilder(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.rec = &recorder{Builder: h.b}
 	t.Cleanup(h.b.Close) // after the gateway's Stop, registered below
-	h.g = coretest.Start(t, upstreamBase+cfg, core.Options{Filters: []core.FilterBuilder{h.rec}},
+	h.g = coretest.Start(t, upstreamBase+cfg, core.Options{Filters: append(pre, h.rec)},
 		map[string]fasthttp.RequestHandler{"10.0.0.1:80": upstream})
 	h.gw = h.g.Gateway
 	return h

@@ -16,8 +16,9 @@ type key struct {
 }
 
 type keyPart struct {
-	ip     bool
-	header []byte // canonical header name, for a header part
+	ip       bool
+	consumer bool
+	header   []byte // canonical header name, for a header part
 }
 
 // keySep separates the parts of a combined key. It can't occur in a header
@@ -37,6 +38,8 @@ func compileKey(s string) (key, error) {
 			k.route = true
 		case config.KeyIP:
 			k.parts = append(k.parts, keyPart{ip: true})
+		case config.KeyConsumer:
+			k.parts = append(k.parts, keyPart{consumer: true})
 		default:
 			k.parts = append(k.parts, keyPart{header: []byte(canonicalHeader(p.Header))})
 		}
@@ -45,9 +48,10 @@ func compileKey(s string) (key, error) {
 }
 
 // append appends the request's key to dst: the client IP (the gateway's
-// trusted-proxy-aware one, never the leftmost X-Forwarded-For) and header
-// values, separated by keySep. A missing header contributes an empty
-// value, so requests without it share one bucket per combination.
+// trusted-proxy-aware one, never the leftmost X-Forwarded-For), the
+// consumer's name and header values, separated by keySep. A missing header
+// (or consumer) contributes an empty value, so requests without it share
+// one bucket per combination.
 func (k *key) append(dst []byte, ctx *fasthttp.RequestCtx, r *core.Request) []byte {
 	for i := range k.parts {
 		p := &k.parts[i]
@@ -56,6 +60,12 @@ func (k *key) append(dst []byte, ctx *fasthttp.RequestCtx, r *core.Request) []by
 		}
 		if p.ip {
 			dst = r.ClientIP.AppendTo(dst)
+			continue
+		}
+		if p.consumer {
+			if c := r.Consumer(); c != nil {
+				dst = append(dst, c.Name...)
+			}
 			continue
 		}
 		dst = append(dst, ctx.Request.Header.PeekBytes(p.header)...)
