@@ -85,7 +85,7 @@ func TestRateLimitErrors(t *testing.T) {
 	f("routes: [{upstream: users, rate_limit: [{rate: 10}, {rate: 10}]}]",
 		`routes[0].rate_limit[1].name: "10-per-1s" is also the name of routes[0].rate_limit[0]; set name to tell them apart (it names the limit in RateLimit headers and Redis keys)`)
 	f("routes: [{upstream: users, rate_limit: {rate: 1, key: consumer}}]",
-		`routes[0].rate_limit.key: "consumer": consumers are not supported yet; use "ip" or "header:NAME" (such as "header:X-API-Key")`)
+		`routes[0].rate_limit.key: "consumer" needs the route to authenticate its requests; add auth (such as auth: {any_of: [api_key]}) or key by "ip"`)
 	f("routes: [{upstream: users, rate_limit: {rate: 1, key: \"ip+header:\"}}]",
 		`routes[0].rate_limit.key: "header:": the header name must be a token, such as "header:X-Tenant"`)
 	f("routes: [{upstream: users, rate_limit: {rate: 1, key: ip+route}}]",
