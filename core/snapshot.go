@@ -81,7 +81,7 @@ func compile(cfg *config.Config, opts *Options, prev *Snapshot, is *instances, m
 			is.release(s.instances)
 		}
 	}()
-	s.edge = compileEdge(&cfg.Server)
+	s.edge = compileEdge(cfg)
 	if s.trusted, err = parsePrefixes(cfg.Server.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}

@@ -66,7 +66,11 @@ type stripName struct {
 	prefix bool
 }
 
-func compileEdge(c *config.Server) edge {
+// compileEdge compiles the server's edge policy; the consumer headers of
+// every route's auth join the strip list, so that no client on any route
+// can send what auth asserts on another.
+func compileEdge(cfg *config.Config) edge {
+	c := &cfg.Server
 	e := edge{}
 	switch c.UnderscoreHeaders {
 	case config.UnderscoreHeadersReject:
@@ -74,14 +78,33 @@ func compileEdge(c *config.Server) edge {
 	case config.UnderscoreHeadersAllow:
 		e.underscore = underscoreAllow
 	}
-	for _, n := range c.StripRequestHeaders {
+	names := append([]string(nil), c.StripRequestHeaders...)
+	for _, r := range cfg.Routes {
+		if r != nil && r.Auth != nil {
+			names = append(names, r.Auth.ConsumerHeader, r.Auth.GroupsHeader)
+		}
+	}
+	for _, n := range names {
 		sn := stripName{lower: string(bytes.ToLower([]byte(n)))}
 		if len(sn.lower) > 0 && sn.lower[len(sn.lower)-1] == '*' {
 			sn.lower, sn.prefix = sn.lower[:len(sn.lower)-1], true
 		}
-		e.strip = append(e.strip, sn)
+		if sn.lower != "" && !e.covers(sn) {
+			e.strip = append(e.strip, sn)
+		}
 	}
 	return e
+}
+
+// covers reports whether the strip list already removes every name sn
+// does.
+func (e *edge) covers(sn stripName) bool {
+	for _, s := range e.strip {
+		if s == sn || s.prefix && len(sn.lower) >= len(s.lower) && sn.lower[:len(s.lower)] == s.lower {
+			return true
+		}
+	}
+	return false
 }
 
 // strips reports whether the request header name is one the gateway
