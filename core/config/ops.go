@@ -166,8 +166,8 @@ func validateTLS(errs *Errors, path string, t *TLS) {
 const Redacted = "[redacted]"
 
 // Redacted returns a deep copy of c with secrets replaced by "[redacted]":
-// the admin token, passwords in target URLs and any other secret field,
-// for GET /config. c is not modified.
+// the admin token, passwords in target URLs, bcrypt password hashes, JWT
+// secrets and any other secret field, for GET /config. c is not modified.
 func (c *Config) Redacted() *Config {
 	r := c.clone()
 	if r.Admin.Token != "" {
@@ -182,6 +182,22 @@ func (c *Config) Redacted() *Config {
 		}
 		for i := range u.Targets {
 			u.Targets[i].URL = redactURL(u.Targets[i].URL)
+		}
+	}
+	for _, j := range r.JWT {
+		if j == nil {
+			continue
+		}
+		if j.Secret != "" {
+			j.Secret = Redacted
+		}
+		j.JWKSURL = redactURL(j.JWKSURL)
+	}
+	// API keys are already SHA-256 hashes (setAuthDefaults); a bcrypt hash
+	// could still be cracked offline.
+	for _, cs := range r.Consumers {
+		if cs != nil && cs.BasicAuth != nil && cs.BasicAuth.PasswordHash != "" {
+			cs.BasicAuth.PasswordHash = Redacted
 		}
 	}
 	return r
