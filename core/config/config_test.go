@@ -272,7 +272,8 @@ routes:
 		ReadTimeout: Duration(5 * time.Second), WriteTimeout: Duration(30 * time.Second),
 		IdleTimeout: Duration(90 * time.Second), MaxRequestBody: 4 << 20, MaxHeaderBytes: 8 << 10,
 		Concurrency: 100, MaxConnsPerIP: 10, TrustedProxies: []string{"10.0.0.0/8"},
-		DrainTimeout: Duration(30 * time.Second),
+		DrainTimeout:        Duration(30 * time.Second),
+		StripRequestHeaders: DefaultStripRequestHeaders, UnderscoreHeaders: UnderscoreHeadersDrop,
 	}
 	u := &Upstream{
 		Balancer: "p2c",
@@ -310,6 +311,8 @@ routes:
 			nil,
 			{Name: "route2", Match: Match{Path: "/x"}, Upstream: "users", Rewrite: Rewrite{Host: "target"}},
 		},
+		APIKey:          APIKeySource{Header: DefaultAPIKeyHeader},
+		SecurityHeaders: SecurityHeaders{HSTS: DefaultHSTS, ContentTypeOptions: DefaultContentTypeOptions},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("SetDefaults:\ngot  %s\nwant %s", dump(c), dump(want))

@@ -178,6 +178,9 @@ func TestParseMarshaled(t *testing.T) {
 		// An empty list or mapping marshals as [] or {} in YAML, and parses
 		// back as empty, not nil.
 		want.TLS.Certs = []Cert{}
+		want.Consumers, want.JWT = []*Consumer{}, []*JWTIssuer{}
+		want.IP = IPRules{Allow: []string{}, Deny: []string{}}
+		want.SecurityHeaders.Set = map[string]string{}
 		want.Routes[1].Match = Match{Path: want.Routes[1].Match.Path, Hosts: []string{}, Methods: []string{}, Headers: map[string]string{}, Query: map[string]string{}}
 		data, err := marshal(want)
 		if err != nil {
@@ -215,12 +218,12 @@ func TestParseErrors(t *testing.T) {
 	f("yaml", "routes:\n- match: {path: /a}\n- match: {paht: /b}\n",
 		`routes[1].match.paht: unknown field "paht" (known: hosts, path, methods, headers, query); did you mean "path"?`)
 	f("yaml", "lisen: :80\n",
-		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes, rate_limit, redis); did you mean "listen"?`)
+		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes, rate_limit, redis, consumers, api_key, jwt, ip, security_headers); did you mean "listen"?`)
 	f("yaml", "upstreams: {my svc: {targets: [{url: x, wieght: 2}], zzz: 1}}\n",
 		`upstreams["my svc"].targets[0].wieght: unknown field "wieght" (known: url, weight); did you mean "weight"?`+"\n"+
 			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, hash, targets, pool, timeouts, retries, health, circuit_breaker)`)
 	f("json", `{"server": {"concurency": 5}}`,
-		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, drain_timeout, trusted_proxies); did you mean "concurrency"?`)
+		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, drain_timeout, trusted_proxies, strip_request_headers, underscore_headers); did you mean "concurrency"?`)
 
 	// type mismatches name the path and the expected type
 	f("yaml", "upstreams: {users: {pool: {max_conns: many}}}",

@@ -93,7 +93,7 @@ func TestRateLimitErrors(t *testing.T) {
 	f("routes: [{upstream: users, rate_limit: {rate: 1, key: ip+ip}}]",
 		`routes[0].rate_limit.key: "ip+ip" lists "ip" twice; keep one`)
 	f("routes: [{upstream: users, rate_limit: {rate: 1, key: ipp}}]",
-		`routes[0].rate_limit.key: unknown key part "ipp" (known: ip, route, header:NAME, and combinations joined by '+'); did you mean "ip"?`)
+		`routes[0].rate_limit.key: unknown key part "ipp" (known: ip, route, consumer, header:NAME, and combinations joined by '+'); did you mean "ip"?`)
 	f("routes: [{upstream: users, rate_limit: {rate: 1, scope: globl, headers: xyz}}]",
 		`routes[0].rate_limit.scope: unknown value "globl" (known: local, global); did you mean "global"?`,
 		`routes[0].rate_limit.headers: unknown value "xyz" (known: ietf, legacy, both, none)`)

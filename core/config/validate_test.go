@@ -327,6 +327,7 @@ func TestValidateUnset(t *testing.T) {
 		`server.max_header_bytes: must be at least 1KiB, got 0B`,
 		`server.concurrency: must be > 0, got 0`,
 		`server.drain_timeout: must be > 0, such as "30s", got 0s`,
+		`server.underscore_headers: "": want drop, reject or allow`,
 		`admin.listen: must be set, such as ":8080" or "127.0.0.1:8080"`,
 		`access_log.path: must be "off", "stdout", "stderr" or a file path`,
 		`access_log.sample: must be > 0 and <= 1 (the share of requests logged), got 0; to log none, set path: off`,
@@ -344,6 +345,7 @@ func TestValidateUnset(t *testing.T) {
 		`routes[0].name: name "" may only use letters, digits, '_', '.' and '-', and must not be empty`,
 		`routes[0].match.path: must start with "/", got ""`,
 		`routes[0].match.methods[0]: "get" is not an uppercase HTTP method such as "GET"`,
+		`api_key.header: "" is not a header name; write one such as "X-API-Key"`,
 	}, "\n")
 	err := c.Validate()
 	if err == nil || err.Error() != want {
