@@ -5,6 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"fastgate/cmd/upstream/stub"
 	"fastgate/core/config"
@@ -51,8 +54,10 @@ func startDemoServices(cfg *config.Config, log *slog.Logger) (stop func(), err e
 	return stop, nil
 }
 
-// printDemo prints curl lines that work against the demo as printed.
-func printDemo(w io.Writer, addr, adminAddr string) {
+// printDemo prints curl lines that work against the demo as printed. cfg
+// is the demo config: a JWT of its "demo" issuer is minted for the lines.
+func printDemo(w io.Writer, addr string, cfg *config.Config) {
+	adminAddr := cfg.Admin.Listen
 	base := "http://" + addr
 	fmt.Fprintf(w, `
 fastgate demo is up on %[1]s. Try:
@@ -66,7 +71,14 @@ fastgate demo is up on %[1]s. Try:
   curl -s -H 'Host: admin.localhost' %[1]s/panel   # host routing, Host preserved
   curl -s %[1]s/status                       # a static response, no upstream
   curl -si %[1]s/v1/users/7                  # a 308 redirect to /api/users/7
-`, base)
+
+  curl -si %[1]s/api/account/profile         # 401 and a WWW-Authenticate per method
+  curl -s -H 'X-API-Key: demo-key-4f1c2a9b7e3d5a6c' %[1]s/api/account/profile   # consumer mobile-app: X-Consumer upstream, no key
+  curl -s -u alice:wonderland %[1]s/api/account/profile    # basic auth, consumer alice
+  curl -s -H 'Authorization: Bearer %[2]s' %[1]s/api/account/profile   # a JWT (HS256, valid 24h)
+  curl -si -H 'X-API-Key: demo-key-4f1c2a9b7e3d5a6c' %[1]s/api/staff/panel   # 403: mobile-app is not staff
+  curl -si -X OPTIONS -H 'Origin: https://app.example.com' -H 'Access-Control-Request-Method: POST' %[1]s/api/account/profile   # CORS preflight, answered here
+`, base, demoToken(cfg))
 	if adminAddr != "off" {
 		fmt.Fprintf(w, `
   curl -s http://%[1]s/metrics | grep fastgate_requests_total   # Prometheus metrics by route
@@ -75,4 +87,26 @@ fastgate demo is up on %[1]s. Try:
 `, adminAddr)
 	}
 	fmt.Fprint(w, "\nThe access log (JSON lines) follows below. Ctrl-C stops it.\n\n")
+}
+
+// demoToken signs a token of the demo config's "demo" JWT issuer for the
+// subject demo-user in group customers, valid for 24 hours; "" without
+// such an issuer.
+func demoToken(cfg *config.Config) string {
+	for _, j := range cfg.JWT {
+		if j == nil || j.Name != "demo" {
+			continue
+		}
+		now := time.Now()
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": "demo-user", "iss": j.Issuer, "groups": []string{"customers"},
+			"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
+		})
+		s, err := tok.SignedString([]byte(j.Secret))
+		if err != nil {
+			return ""
+		}
+		return s
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -77,9 +78,55 @@ func TestDemo(t *testing.T) {
 	if status, _, h := get("http://127.0.0.1:8080/v1/users/7?x=1"); status != 308 || h.Get("Location") != "/api/users/7?x=1" {
 		t.Fatalf("/v1/users/7 (redirect): %d Location %q", status, h.Get("Location"))
 	}
+	checkDemoSecurity(t, c, printed)
 	if c, err := net.Dial("tcp4", "127.0.0.1:9901"); err != nil {
 		t.Fatalf("admin API: %s", err)
 	} else {
 		c.Close()
+	}
+}
+
+// checkDemoSecurity follows the printed auth and CORS lines of the demo.
+func checkDemoSecurity(t *testing.T, c *http.Client, printed string) {
+	t.Helper()
+	const account = "http://127.0.0.1:8080/api/account/profile"
+	do := func(method, url string, headers ...string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %s", method, url, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), resp.Header
+	}
+	if status, _, h := do("GET", account); status != 401 || len(h.Values("WWW-Authenticate")) != 3 || h.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("no credentials: %d, WWW-Authenticate %q, X-Frame-Options %q; want 401, 3 challenges, DENY", status, h.Values("WWW-Authenticate"), h.Get("X-Frame-Options"))
+	}
+	key := regexp.MustCompile(`X-API-Key: (demo-key-\w+)`).FindStringSubmatch(printed)
+	token := regexp.MustCompile(`Authorization: Bearer (\S+)'`).FindStringSubmatch(printed)
+	if key == nil || token == nil {
+		t.Fatalf("the demo printed no API key or no token:\n%s", printed)
+	}
+	for _, x := range []struct{ name, header, value, consumer string }{
+		{"api key", "X-API-Key", key[1], "mobile-app"},
+		{"basic", "Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wonderland")), "alice"},
+		{"jwt", "Authorization", "Bearer " + token[1], "demo-user"},
+	} {
+		status, body, _ := do("GET", account, x.header, x.value)
+		if status != 200 || !strings.Contains(body, `["X-Consumer","`+x.consumer+`"]`) || strings.Contains(body, x.value) {
+			t.Fatalf("%s: %d %s; want 200, X-Consumer %s upstream and no credential", x.name, status, body, x.consumer)
+		}
+	}
+	if status, _, _ := do("GET", "http://127.0.0.1:8080/api/staff/panel", "X-API-Key", key[1]); status != 403 {
+		t.Fatalf("mobile-app on /api/staff: %d; want 403", status)
+	}
+	status, _, h := do("OPTIONS", account, "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST")
+	if status != 204 || h.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Fatalf("CORS preflight: %d, Access-Control-Allow-Origin %q; want 204 and the origin", status, h.Get("Access-Control-Allow-Origin"))
 	}
 }

@@ -190,7 +190,7 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 	log.Info("fastgate listening", "addr", ln.Addr().String(), "tls", cfg.TLS.Enabled(), "admin", cfg.Admin.Listen,
 		"version", version, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
 	if o.demo {
-		printDemo(stdout, ln.Addr().String(), cfg.Admin.Listen)
+		printDemo(stdout, ln.Addr().String(), cfg)
 	}
 	go func() { errc <- gw.Serve(ln) }()
 	select {
