@@ -15,7 +15,7 @@ import (
 )
 
 // TestRequestPathAllocs drives whole requests through a real gateway
-// (client, server, route match, this filter, a rate limit by IP, the
+// (client, server, route match, this filter, a rate limit per consumer, the
 // metrics, the proxy to the in-memory upstream) and asserts the steady
 // state allocates nothing: an API key, a cached basic-auth password, and
 // JWTs signed with HS256 and ES256 (cached by the verifier).
@@ -30,14 +30,14 @@ routes:
   - name: api
     upstream: users
     auth: {any_of: [api_key, basic, "jwt:corp", "jwt:ec"], groups: [internal, dev]}
-    rate_limit: {rate: 1000000, key: ip}
+    rate_limit: {rate: 1000000, key: consumer}
   # one issuer per route: a token another issuer tries first fails there
   # on the jwt package's parse, which allocates
   - name: ec
     match: {path: "/ec/{p:*}"}
     upstream: users
     auth: {any_of: ["jwt:ec"], groups: [dev]}
-    rate_limit: {rate: 1000000, key: ip}
+    rate_limit: {rate: 1000000, key: consumer}
 `)
 	ecToken := mint(t, jwtlib.SigningMethodES256, ec, "carol", []string{"dev"})
 	f := func(name, path, header, value string) {
