@@ -111,6 +111,10 @@ upstreams:
 consumers:
   - {name: billing, api_keys: ["short"]}
   - {name: ops, basic_auth: {username: ops, password_hash: "plain"}}
+jwt:
+  - {name: hs, algorithms: [HS257], secret: "0123456789abcdef0123456789abcdef"}
+  - {name: files, algorithms: [RS256], public_keys: [{file: /nonexistent/k.pem}]}
+ip: {deny: ["10.0.0.0/33"]}
 routes:
   - {upstream: u, auth: {any_of: [apikey]}}
   - {upstream: u, match: {path: /j}, auth: {any_of: ["jwt:corp"]}}
@@ -140,6 +144,9 @@ routes:
 	f("consumers[1].basic_auth.password_hash", "not a bcrypt hash")
 	f("routes[0].auth.any_of[0]", `did you mean "api_key"?`)
 	f("routes[1].auth.any_of[0]", `"jwt:corp" names no issuer`)
+	f("jwt[0].algorithms[0]", "HS257")
+	f("jwt[1].public_keys[0].file", "no such file or directory")
+	f("ip.deny[0]", "10.0.0.0/33")
 	if strings.Contains(stderr.String(), "short\"") {
 		t.Errorf("-check repeats a short API key: %s", stderr.String())
 	}

@@ -153,9 +153,14 @@ routes:
 	if err != nil {
 		t.Fatalf("GET over TLS: %s", err)
 	}
-	e := mustEcho(t, readResponse(t, resp))
+	r := readResponse(t, resp)
+	e := mustEcho(t, r)
 	if got := strings.Join(e.Values("X-Forwarded-Proto"), ","); got != "https" {
 		t.Fatalf("X-Forwarded-Proto over TLS: got %q; want https", got)
+	}
+	// security_headers' default HSTS goes on TLS responses only.
+	if got := r.header.Get("Strict-Transport-Security"); got != "max-age=31536000; includeSubDomains" {
+		t.Fatalf("Strict-Transport-Security over TLS: got %q; want the default", got)
 	}
 
 	// The redirect listener sends plain HTTP to https, keeping the path.
@@ -182,7 +187,7 @@ routes:
 	if err := os.WriteFile(bCert, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := g.admin(t, "POST", "/reload", "")
+	r = g.admin(t, "POST", "/reload", "")
 	if r.status != 400 || !strings.Contains(string(r.body), "tls.certs[1]") {
 		t.Fatalf("reload with a broken certificate: %d %s; want 400 naming tls.certs[1]", r.status, r.body)
 	}
