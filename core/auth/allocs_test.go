@@ -12,6 +12,8 @@ import (
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
+
+	"fastgate/core/coretest"
 )
 
 // TestRequestPathAllocs drives whole requests through a real gateway
@@ -42,29 +44,15 @@ routes:
 	ecToken := mint(t, jwtlib.SigningMethodES256, ec, "carol", []string{"dev"})
 	f := func(name, path, header, value string) {
 		t.Helper()
-		c := h.g.Client
-		req := fasthttp.AcquireRequest()
-		resp := fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		do := func() {
-			req.Reset()
+		coretest.NoAllocsPerRequest(t, name, h.g.Client, func(req *fasthttp.Request) {
 			req.SetRequestURI("http://gw.local" + path)
 			req.Header.Set(header, value)
 			req.Header.Set("X-Consumer", "forged")
-			if err := c.Do(req, resp); err != nil {
-				t.Fatalf("%s: %s", name, err)
-			}
+		}, func(resp *fasthttp.Response) {
 			if resp.StatusCode() != fasthttp.StatusOK {
 				t.Fatalf("%s: status %d; want 200; body %s", name, resp.StatusCode(), resp.Body())
 			}
-		}
-		for range 100 {
-			do()
-		}
-		if n := testing.AllocsPerRun(1000, do); n != 0 {
-			t.Fatalf("%s: got %v allocs per request; want 0", name, n)
-		}
+		})
 	}
 	f("api key", "/api/x", "X-API-Key", billingKey)
 	f("basic, cached", "/api/x", "Authorization", basicAuth("ops", testPassword))
@@ -83,29 +71,16 @@ routes:
 `)
 	f := func(name, header, value string, status int) {
 		t.Helper()
-		req := fasthttp.AcquireRequest()
-		resp := fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		do := func() {
-			req.Reset()
+		coretest.NoAllocsPerRequest(t, name, h.g.Client, func(req *fasthttp.Request) {
 			req.SetRequestURI("http://gw.local/x")
 			if header != "" {
 				req.Header.Set(header, value)
 			}
-			if err := h.g.Client.Do(req, resp); err != nil {
-				t.Fatal(err)
-			}
+		}, func(resp *fasthttp.Response) {
 			if resp.StatusCode() != status {
 				t.Fatalf("%s: status %d; want %d", name, resp.StatusCode(), status)
 			}
-		}
-		for range 100 {
-			do()
-		}
-		if n := testing.AllocsPerRun(1000, do); n != 0 {
-			t.Fatalf("%s: got %v allocs per request; want 0", name, n)
-		}
+		})
 	}
 	f("missing", "", "", fasthttp.StatusUnauthorized)
 	f("bad key", "X-API-Key", "nope-nope-nope-nope", fasthttp.StatusUnauthorized)

@@ -32,6 +32,7 @@ type Gateway struct {
 	ln       *fasthttputil.InmemoryListener
 	mu       sync.Mutex
 	upstream map[string]*fasthttputil.InmemoryListener
+	peers    map[string]*fasthttp.Client // PeerClient's, by peer
 	servers  []*fasthttp.Server
 	stopped  bool
 }
@@ -126,6 +127,48 @@ func (g *Gateway) DialFrom(peer string) (net.Conn, error) {
 	return g.ln.DialWithLocalAddr(&net.TCPAddr{IP: net.ParseIP(peer), Port: 40000})
 }
 
+// PeerClient is ClientFrom(peer) made once and kept: every call for one
+// peer returns the same client, so its connections are reused. It is safe
+// for concurrent use.
+func (g *Gateway) PeerClient(peer string) *fasthttp.Client {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.peers[peer]
+	if c == nil {
+		c = g.ClientFrom(peer)
+		if g.peers == nil {
+			g.peers = make(map[string]*fasthttp.Client)
+		}
+		g.peers[peer] = c
+	}
+	return c
+}
+
+// GetFrom sends GET http://gw.local+uri from peer (an IP) with "Name: value"
+// headers over PeerClient(peer), waiting up to 10s, and returns the
+// response, which the caller releases with fasthttp.ReleaseResponse. An
+// error fails the test.
+func (g *Gateway) GetFrom(peer, uri string, headers ...string) *fasthttp.Response {
+	g.t.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://gw.local" + uri)
+	addHeaders(req, headers)
+	resp := fasthttp.AcquireResponse()
+	if err := g.PeerClient(peer).DoTimeout(req, resp, 10*time.Second); err != nil {
+		g.t.Fatalf("GET %s from %s: %s", uri, peer, err)
+	}
+	return resp
+}
+
+// StatusFrom is GetFrom's status code; it releases the response.
+func (g *Gateway) StatusFrom(peer, uri string, headers ...string) int {
+	g.t.Helper()
+	resp := g.GetFrom(peer, uri, headers...)
+	defer fasthttp.ReleaseResponse(resp)
+	return resp.StatusCode()
+}
+
 // Do sends method uri with "Name: value" headers and returns the response,
 // which the caller releases with fasthttp.ReleaseResponse.
 func (g *Gateway) Do(method, uri string, headers ...string) *fasthttp.Response {
@@ -134,15 +177,20 @@ func (g *Gateway) Do(method, uri string, headers ...string) *fasthttp.Response {
 	defer fasthttp.ReleaseRequest(req)
 	req.Header.SetMethod(method)
 	req.SetRequestURI(uri)
-	for _, hv := range headers {
-		k, v, _ := strings.Cut(hv, ":")
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
+	addHeaders(req, headers)
 	resp := fasthttp.AcquireResponse()
 	if err := g.Client.DoTimeout(req, resp, 10*time.Second); err != nil {
 		g.t.Fatalf("%s %s: %s", method, uri, err)
 	}
 	return resp
+}
+
+// addHeaders adds "Name: value" headers to req.
+func addHeaders(req *fasthttp.Request, headers []string) {
+	for _, hv := range headers {
+		k, v, _ := strings.Cut(hv, ":")
+		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
 }
 
 type quiet struct{}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"fastgate/core/coretest"
 )
 
 // TestRequestPathAllocs drives whole preflights (answered, refused) and
@@ -15,30 +17,17 @@ func TestRequestPathAllocs(t *testing.T) {
 	h := newHarness(t, corsConfig)
 	f := func(name, method, path string, want int, headers ...string) {
 		t.Helper()
-		req := fasthttp.AcquireRequest()
-		resp := fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		do := func() {
-			req.Reset()
+		coretest.NoAllocsPerRequest(t, name, h.g.Client, func(req *fasthttp.Request) {
 			req.Header.SetMethod(method)
 			req.SetRequestURI("http://gw.local" + path)
 			for i := 0; i+1 < len(headers); i += 2 {
 				req.Header.Set(headers[i], headers[i+1])
 			}
-			if err := h.g.Client.Do(req, resp); err != nil {
-				t.Fatalf("%s: %s", name, err)
-			}
+		}, func(resp *fasthttp.Response) {
 			if resp.StatusCode() != want {
 				t.Fatalf("%s: status got %d; want %d", name, resp.StatusCode(), want)
 			}
-		}
-		for range 100 {
-			do()
-		}
-		if n := testing.AllocsPerRun(1000, do); n != 0 {
-			t.Fatalf("%s: got %v allocs per request; want 0", name, n)
-		}
+		})
 	}
 	f("preflight", "OPTIONS", "/creds", 204, "Origin", "https://a.b.example.org",
 		"Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "content-type, x-trace")

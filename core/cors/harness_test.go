@@ -1,10 +1,8 @@
 package cors
 
 import (
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -45,17 +43,5 @@ func newHarness(t testing.TB, cfg string) *harness {
 // response.
 func (h *harness) do(method, uri string, headers ...string) *fasthttp.Response {
 	h.t.Helper()
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	req.Header.SetMethod(method)
-	req.SetRequestURI("http://gw.local" + uri)
-	for _, hv := range headers {
-		k, v, _ := strings.Cut(hv, ":")
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	resp := fasthttp.AcquireResponse()
-	if err := h.g.Client.DoTimeout(req, resp, 10*time.Second); err != nil {
-		h.t.Fatalf("%s %s: %s", method, uri, err)
-	}
-	return resp
+	return h.g.Do(method, "http://gw.local"+uri, headers...)
 }

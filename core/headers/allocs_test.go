@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"fastgate/core/coretest"
 )
 
 // TestRequestPathAllocs drives whole requests through a real gateway with
@@ -31,30 +33,16 @@ routes:
         set: {X-Served-By: "gw {route} for {id}"}
         add: {X-Consumer-Name: "{consumer}"}
 `)
-	c := h.g.ClientFrom("192.0.2.1")
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	do := func() {
-		req.Reset()
+	coretest.NoAllocsPerRequest(t, "GET /users/42", h.g.ClientFrom("192.0.2.1"), func(req *fasthttp.Request) {
 		req.SetRequestURI("http://gw.local/users/42")
 		req.Header.Set("X-Debug", "1")
 		req.Header.Set("X-Internal-A", "a")
 		req.Header.Set("X-Old", "o")
 		req.Header.Set("X-Up-Set", "X-Gw-Secret=s;X-Up-Total=7")
-		if err := c.Do(req, resp); err != nil {
-			t.Fatal(err)
-		}
+	}, func(resp *fasthttp.Response) {
 		if resp.StatusCode() != 200 || string(resp.Header.Peek("X-Served-By")) != "gw users for 42" ||
 			resp.Header.Peek("X-Gw-Secret") != nil || string(resp.Header.Peek("X-Frame-Options")) != "DENY" {
 			t.Fatalf("status %d, headers\n%s", resp.StatusCode(), resp.Header.String())
 		}
-	}
-	for range 100 {
-		do()
-	}
-	if n := testing.AllocsPerRun(1000, do); n != 0 {
-		t.Fatalf("got %v allocs per request; want 0", n)
-	}
+	})
 }

@@ -2,9 +2,7 @@ package headers
 
 import (
 	"bytes"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -19,7 +17,6 @@ import (
 // it got in its body, one "Name: value" line each, and sets the response
 // headers the request lists in X-Up-Set ("Name=value;Name=value").
 type harness struct {
-	t testing.TB
 	g *coretest.Gateway
 }
 
@@ -34,7 +31,7 @@ func newHarness(t testing.TB, cfg string) *harness {
 		Filters: []core.FilterBuilder{Security{}, ipfilter.Builder{}, Transforms{}},
 		Logger:  nil,
 	}, map[string]fasthttp.RequestHandler{"10.0.0.1:80": upstream})
-	return &harness{t: t, g: g}
+	return &harness{g: g}
 }
 
 func upstream(ctx *fasthttp.RequestCtx) {
@@ -52,22 +49,4 @@ func upstream(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.AddBytesKV(k, v)
 		}
 	}
-}
-
-// do sends GET uri from peer with "Name: value" headers; the caller
-// releases the response.
-func (h *harness) do(peer, uri string, headers ...string) *fasthttp.Response {
-	h.t.Helper()
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	req.SetRequestURI("http://gw.local" + uri)
-	for _, hv := range headers {
-		k, v, _ := strings.Cut(hv, ":")
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	resp := fasthttp.AcquireResponse()
-	if err := h.g.ClientFrom(peer).DoTimeout(req, resp, 10*time.Second); err != nil {
-		h.t.Fatalf("GET %s: %s", uri, err)
-	}
-	return resp
 }

@@ -51,7 +51,7 @@ func TestSecurity(t *testing.T) {
 		if upSet != "" {
 			hs = append(hs, "X-Up-Set: "+upSet)
 		}
-		resp := h.do("192.0.2.1", "/x", hs...)
+		resp := h.g.GetFrom("192.0.2.1", "/x", hs...)
 		defer fasthttp.ReleaseResponse(resp)
 		if resp.StatusCode() != status {
 			t.Fatalf("%s: status got %d; want %d", cfg, resp.StatusCode(), status)
@@ -124,7 +124,7 @@ routes:
         set: {X-Served-By: "gw {route} for {id}"}
         add: {Cache-Control: "no-transform"}
 `)
-	resp := h.do("10.9.0.1", "/users/42", "X-Debug: 1", "X-Internal-A: a", "x-internal-b: b", "X-Old: o1", "X-Old: o2",
+	resp := h.g.GetFrom("10.9.0.1", "/users/42", "X-Debug: 1", "X-Internal-A: a", "x-internal-b: b", "X-Old: o1", "X-Old: o2",
 		"X-User-Id: forged", "X-Tag: client", "X-Keep: k", "X-Forwarded-For: 192.0.2.9",
 		"X-Up-Set: X-Gw-Secret=s;x-gw-trace=t;X-Up-Total=7;Cache-Control=private;X-Keep=k")
 	defer fasthttp.ReleaseResponse(resp)
@@ -166,7 +166,7 @@ routes:
     upstream: users
     headers: {request: {set: {X-User-Id: "{id}"}}, response: {set: {X-Id: "{id}"}}}
 `)
-	resp := h.do("192.0.2.1", "/users/a%0d%0aX-Evil:%201")
+	resp := h.g.GetFrom("192.0.2.1", "/users/a%0d%0aX-Evil:%201")
 	defer fasthttp.ReleaseResponse(resp)
 	if got, want := string(resp.Header.Peek("X-Id")), "a%0D%0AX-Evil: 1"; got != want {
 		t.Fatalf("X-Id got %q; want %q", got, want)

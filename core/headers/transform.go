@@ -52,6 +52,7 @@ type part struct {
 // ResponseHeader. Arguments passed through it escape, so they are heap
 // buffers (the pooled scratch, Build-time names), never stack arrays.
 type fields interface {
+	PeekKeys() [][]byte
 	PeekAll(key string) [][]byte
 	DelBytes(key []byte)
 	SetCanonical(key, value []byte)
@@ -64,11 +65,7 @@ func (t *Transform) Filter(ctx *fasthttp.RequestCtx, r *core.Request) bool {
 		return true
 	}
 	b := acquireBuf()
-	h := &ctx.Request.Header
-	for _, p := range t.req.removePrefix {
-		b.b = removeRequestPrefix(h, p, b.b)
-	}
-	b.b = t.req.apply(h, r, b.b)
+	b.b = t.req.apply(&ctx.Request.Header, r, b.b)
 	releaseBuf(b)
 	return true
 }
@@ -79,17 +76,15 @@ func (t *Transform) After(ctx *fasthttp.RequestCtx, r *core.Request) {
 		return
 	}
 	b := acquireBuf()
-	h := &ctx.Response.Header
-	for _, p := range t.resp.removePrefix {
-		b.b = removeResponsePrefix(h, p, b.b)
-	}
-	b.b = t.resp.apply(h, r, b.b)
+	b.b = t.resp.apply(&ctx.Response.Header, r, b.b)
 	releaseBuf(b)
 }
 
-// apply runs the ops other than prefix removal; buf is scratch space, the
-// grown buffer is returned.
+// apply runs the ops; buf is scratch space, the grown buffer is returned.
 func (o *ops) apply(h fields, r *core.Request, buf []byte) []byte {
+	for _, p := range o.removePrefix {
+		buf = removePrefix(h, p, buf)
+	}
 	for _, name := range o.remove {
 		h.DelBytes(name)
 	}
@@ -165,31 +160,14 @@ func appendSafe(dst, s []byte) []byte {
 // maxRemovals bounds the headers one prefix removes from one message.
 const maxRemovals = 1024
 
-// removeRequestPrefix deletes the request headers whose names start with
-// lowercase prefix. Deleting while iterating is undefined in fasthttp, so
-// each round finds one name, copies it to buf and deletes it.
-func removeRequestPrefix(h *fasthttp.RequestHeader, prefix, buf []byte) []byte {
+// removePrefix deletes the headers whose names start with lowercase
+// prefix. Deleting while iterating is undefined in fasthttp, so each round
+// finds one name among PeekKeys (the names All yields, in a buffer the
+// header keeps), copies it to buf and deletes it.
+func removePrefix(h fields, prefix, buf []byte) []byte {
 	for range maxRemovals {
 		buf = buf[:0]
-		for k := range h.All() {
-			if hasPrefixFold(k, prefix) {
-				buf = append(buf, k...)
-				break
-			}
-		}
-		if len(buf) == 0 {
-			return buf
-		}
-		h.DelBytes(buf)
-	}
-	return buf
-}
-
-// removeResponsePrefix is removeRequestPrefix for a response.
-func removeResponsePrefix(h *fasthttp.ResponseHeader, prefix, buf []byte) []byte {
-	for range maxRemovals {
-		buf = buf[:0]
-		for k := range h.All() {
+		for _, k := range h.PeekKeys() {
 			if hasPrefixFold(k, prefix) {
 				buf = append(buf, k...)
 				break

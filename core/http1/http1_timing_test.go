@@ -43,22 +43,31 @@ func BenchmarkCheckResponseHead(b *testing.B) {
 		})
 	})
 	b.Run("baseline=fasthttp.ResponseHeader.Read", func(b *testing.B) {
-		b.SetBytes(int64(len(head)))
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			var h fasthttp.ResponseHeader
-			rd := bytes.NewReader(head)
-			br := bufio.NewReader(rd)
-			n := 0
-			for pb.Next() {
-				rd.Reset(head)
-				br.Reset(rd)
-				if h.Read(br) == nil {
-					n++
-				}
+		benchRead[fasthttp.ResponseHeader](b, head)
+	})
+}
+
+// benchRead measures a fasthttp header type H (RequestHeader,
+// ResponseHeader) reading head, one H and reader per goroutine.
+func benchRead[H any, P interface {
+	*H
+	Read(*bufio.Reader) error
+}](b *testing.B, head []byte) {
+	b.SetBytes(int64(len(head)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var h H
+		rd := bytes.NewReader(head)
+		br := bufio.NewReader(rd)
+		n := 0
+		for pb.Next() {
+			rd.Reset(head)
+			br.Reset(rd)
+			if P(&h).Read(br) == nil {
+				n++
 			}
-			benchSink.Add(int64(n))
-		})
+		}
+		benchSink.Add(int64(n))
 	})
 }
 
@@ -90,22 +99,6 @@ func BenchmarkCheckRequestFields(b *testing.B) {
 		})
 	})
 	b.Run("baseline=fasthttp.RequestHeader.Read", func(b *testing.B) {
-		head := []byte(benchRequest)
-		b.SetBytes(int64(len(head)))
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			var h fasthttp.RequestHeader
-			rd := bytes.NewReader(head)
-			br := bufio.NewReader(rd)
-			n := 0
-			for pb.Next() {
-				rd.Reset(head)
-				br.Reset(rd)
-				if h.Read(br) == nil {
-					n++
-				}
-			}
-			benchSink.Add(int64(n))
-		})
+		benchRead[fasthttp.RequestHeader](b, []byte(benchRequest))
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"fastgate/core/coretest"
 )
 
 // TestRequestPathAllocs drives whole admitted and refused requests through
@@ -19,27 +21,13 @@ routes:
 `)
 	f := func(peer string, want int) {
 		t.Helper()
-		c := h.client(peer)
-		req := fasthttp.AcquireRequest()
-		resp := fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		do := func() {
-			req.Reset()
+		coretest.NoAllocsPerRequest(t, "peer "+peer, h.g.PeerClient(peer), func(req *fasthttp.Request) {
 			req.SetRequestURI("http://gw.local/x")
-			if err := c.Do(req, resp); err != nil {
-				t.Fatal(err)
-			}
+		}, func(resp *fasthttp.Response) {
 			if resp.StatusCode() != want {
 				t.Fatalf("peer %s: status got %d; want %d", peer, resp.StatusCode(), want)
 			}
-		}
-		for range 100 {
-			do()
-		}
-		if n := testing.AllocsPerRun(1000, do); n != 0 {
-			t.Fatalf("peer %s: got %v allocs per request; want 0", peer, n)
-		}
+		})
 	}
 	f("192.0.2.1", 200)
 	f("198.51.100.1", 403)

@@ -116,7 +116,7 @@ routes:
 `)
 	f := func(peer, path string, want int) {
 		t.Helper()
-		if got := h.status(peer, path); got != want {
+		if got := h.g.StatusFrom(peer, path); got != want {
 			t.Fatalf("GET %s from %s: status got %d; want %d", path, peer, got, want)
 		}
 	}
@@ -129,7 +129,7 @@ routes:
 	f("192.0.2.1", "/public", 200)
 	f("10.6.6.6", "/public", 200)
 
-	resp := h.get("192.0.2.1", "/admin")
+	resp := h.g.GetFrom("192.0.2.1", "/admin")
 	defer fasthttp.ReleaseResponse(resp)
 	var body struct {
 		Error  string `json:"error"`
@@ -162,7 +162,7 @@ routes:
 		if xff != "" {
 			hs = append(hs, "X-Forwarded-For: "+xff)
 		}
-		if got := h.status(peer, "/x", hs...); got != want {
+		if got := h.g.StatusFrom(peer, "/x", hs...); got != want {
 			t.Fatalf("peer %s, X-Forwarded-For %q: status got %d; want %d", peer, xff, got, want)
 		}
 	}

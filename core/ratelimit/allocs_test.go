@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"fastgate/core/coretest"
 )
 
 // TestRequestPathAllocs drives whole requests through a real gateway
@@ -17,28 +19,14 @@ func TestRequestPathAllocs(t *testing.T) {
 	f := func(name, cfg string) {
 		t.Helper()
 		h := newHarness(t, cfg, nil)
-		c := h.client("192.0.2.1")
-		req := fasthttp.AcquireRequest()
-		resp := fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		do := func() {
-			req.Reset()
+		coretest.NoAllocsPerRequest(t, name, h.g.PeerClient("192.0.2.1"), func(req *fasthttp.Request) {
 			req.SetRequestURI("http://gw.local/api/x")
 			req.Header.Set("X-Tenant", "acme")
-			if err := c.Do(req, resp); err != nil {
-				t.Fatalf("%s: %s", name, err)
-			}
+		}, func(resp *fasthttp.Response) {
 			if resp.StatusCode() != fasthttp.StatusOK || len(resp.Header.Peek("RateLimit")) == 0 {
 				t.Fatalf("%s: status %d, RateLimit %q; want 200 with RateLimit", name, resp.StatusCode(), resp.Header.Peek("RateLimit"))
 			}
-		}
-		for i := 0; i < 100; i++ {
-			do()
-		}
-		if n := testing.AllocsPerRun(1000, do); n != 0 {
-			t.Fatalf("%s: got %v allocs per request; want 0", name, n)
-		}
+		})
 	}
 	f("local", `
 routes:

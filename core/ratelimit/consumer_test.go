@@ -52,7 +52,7 @@ routes:
 		t.Helper()
 		ok := 0
 		for i := 0; i < 10; i++ {
-			resp := h.get("127.0.0.1", "/x", "X-Who: "+who)
+			resp := h.g.GetFrom("127.0.0.1", "/x", "X-Who: "+who)
 			if resp.StatusCode() == 200 {
 				ok++
 			} else if resp.StatusCode() != 429 {

@@ -3,10 +3,8 @@ package ratelimit
 import (
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -19,12 +17,10 @@ import (
 // Builder, an in-memory upstream at 10.0.0.1:80 and in-memory clients from
 // chosen peer addresses.
 type harness struct {
-	t       testing.TB
-	g       *coretest.Gateway
-	gw      *core.Gateway
-	b       *Builder
-	rec     *recorder
-	clients map[string]*fasthttp.Client
+	g   *coretest.Gateway
+	gw  *core.Gateway
+	b   *Builder
+	rec *recorder
 }
 
 const upstreamBase = `
@@ -46,7 +42,7 @@ func newHarnessWith(t testing.TB, cfg string, upstream fasthttp.RequestHandler, 
 	if upstream == nil {
 		upstream = func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") } //nolint:errcheck
 	}
-	h := &harness{t: t, clients: map[string]*fasthttp.Client{}}
+	h := &harness{}
 	h.b = NewBuilder(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.rec = &recorder{Builder: h.b}
 	t.Cleanup(h.b.Close) // after the gateway's Stop, registered below
@@ -63,42 +59,6 @@ func mustConfig(t testing.TB, body string) *config.Config {
 		t.Fatalf("config: %s", err)
 	}
 	return c
-}
-
-// client returns a client whose connections come from peer (an IP).
-func (h *harness) client(peer string) *fasthttp.Client {
-	if c := h.clients[peer]; c != nil {
-		return c
-	}
-	c := h.g.ClientFrom(peer)
-	h.clients[peer] = c
-	return c
-}
-
-// get sends GET uri from peer with "Name: value" headers; the caller
-// releases the response.
-func (h *harness) get(peer, uri string, headers ...string) *fasthttp.Response {
-	h.t.Helper()
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	req.SetRequestURI("http://gw.local" + uri)
-	for _, hv := range headers {
-		k, v, _ := strings.Cut(hv, ":")
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	resp := fasthttp.AcquireResponse()
-	if err := h.client(peer).DoTimeout(req, resp, 10*time.Second); err != nil {
-		h.t.Fatalf("GET %s from %s: %s", uri, peer, err)
-	}
-	return resp
-}
-
-// status GETs uri and returns the status.
-func (h *harness) status(peer, uri string, headers ...string) int {
-	h.t.Helper()
-	resp := h.get(peer, uri, headers...)
-	defer fasthttp.ReleaseResponse(resp)
-	return resp.StatusCode()
 }
 
 // recorder is the Builder, keeping the Filters it builds.

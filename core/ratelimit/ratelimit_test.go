@@ -76,7 +76,7 @@ routes:
 	policy := `"100-per-1s";q=100;w=1, "hourly";q=2;w=3600`
 	f := func(status int, want map[string]string) {
 		t.Helper()
-		resp := h.get("192.0.2.1", "/x", "X-Request-ID: req-1")
+		resp := h.g.GetFrom("192.0.2.1", "/x", "X-Request-ID: req-1")
 		defer fasthttp.ReleaseResponse(resp)
 		if resp.StatusCode() != status {
 			t.Fatalf("status got %d; want %d; body %s", resp.StatusCode(), status, resp.Body())
@@ -94,12 +94,12 @@ routes:
 	f(429, map[string]string{"RateLimit-Policy": policy, "RateLimit": `"hourly";r=0;t=3600`,
 		"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3600", "Retry-After": "1800",
 		"Content-Type": "application/json", "X-Request-ID": "req-1"})
-	resp := h.get("192.0.2.1", "/x", "X-Request-ID: req-2")
+	resp := h.g.GetFrom("192.0.2.1", "/x", "X-Request-ID: req-2")
 	defer fasthttp.ReleaseResponse(resp)
 	if got, want := string(resp.Body()), `{"error":"rate limit exceeded","status":429,"request_id":"req-2"}`+"\n"; got != want {
 		t.Fatalf("429 body got %q; want %q", got, want)
 	}
-	if h.status("192.0.2.2", "/x") != 200 {
+	if h.g.StatusFrom("192.0.2.2", "/x") != 200 {
 		t.Fatal("another client IP: want its own bucket")
 	}
 	if got := counter(h.gw.Metrics().Set(), `fastgate_ratelimit_rejected_total{route="api"}`); got != 2 {
@@ -126,7 +126,7 @@ routes:
 		if xff != "" {
 			hs = append(hs, "X-Forwarded-For: "+xff)
 		}
-		if got := h.status(peer, "/", hs...); got != want {
+		if got := h.g.StatusFrom(peer, "/", hs...); got != want {
 			t.Fatalf("from %s with X-Forwarded-For %q: status %d; want %d", peer, xff, got, want)
 		}
 	}
@@ -151,7 +151,7 @@ routes:
 		if tenant != "" {
 			hs = append(hs, "X-Tenant: "+tenant)
 		}
-		resp := h.get(peer, "/", hs...)
+		resp := h.g.GetFrom(peer, "/", hs...)
 		defer fasthttp.ReleaseResponse(resp)
 		if resp.StatusCode() != want {
 			t.Fatalf("tenant %q from %s: status %d; want %d", tenant, peer, resp.StatusCode(), want)
@@ -184,7 +184,7 @@ routes:
 		path string
 		want int
 	}{{"/a", 200}, {"/a", 429}, {"/b", 200}, {"/b", 429}, {"/free", 200}, {"/free", 200}} {
-		if got := h.status("192.0.2.1", c.path); got != c.want {
+		if got := h.g.StatusFrom("192.0.2.1", c.path); got != c.want {
 			t.Fatalf("GET %s: status %d; want %d", c.path, got, c.want)
 		}
 	}
@@ -199,7 +199,7 @@ routes:
   - {name: api, upstream: users, rate_limit: {rate: 1, per: 1h}}
 `
 	h := newHarness(t, cfg, nil)
-	if h.status("192.0.2.1", "/") != 200 || h.status("192.0.2.1", "/") != 429 {
+	if h.g.StatusFrom("192.0.2.1", "/") != 200 || h.g.StatusFrom("192.0.2.1", "/") != 429 {
 		t.Fatal("want 200 then 429 before the reload")
 	}
 	if n := h.rec.count(); n != 1 {
@@ -209,7 +209,7 @@ routes:
 	if err := h.gw.Apply(mustConfig(t, cfg+"  - {name: other, match: {path: /o}, upstream: users}\n")); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.status("192.0.2.1", "/"); got != 429 {
+	if got := h.g.StatusFrom("192.0.2.1", "/"); got != 429 {
 		t.Fatalf("after a reload with the same limit: status %d; want 429 (bucket kept)", got)
 	}
 	if err := h.gw.Apply(mustConfig(t, `
@@ -218,7 +218,7 @@ routes:
 `)); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.status("192.0.2.1", "/"); got != 200 {
+	if got := h.g.StatusFrom("192.0.2.1", "/"); got != 200 {
 		t.Fatalf("after a reload that changes the limit: status %d; want 200 (new bucket)", got)
 	}
 	// Closed once the old snapshot has drained; the bound only keeps a
@@ -252,12 +252,12 @@ routes:
 	})
 	peers := []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}
 	for _, p := range peers {
-		h.client(p)
+		h.g.PeerClient(p)
 	}
 	first, second := make(chan int, 1), make(chan int, 1)
-	go func() { first <- h.status(peers[0], "/") }()
+	go func() { first <- h.g.StatusFrom(peers[0], "/") }()
 	<-entered // the first holds the slot
-	go func() { second <- h.status(peers[1], "/") }()
+	go func() { second <- h.g.StatusFrom(peers[1], "/") }()
 	f := h.rec.last()
 	for deadline := time.Now().Add(20 * time.Second); f.conc.route.Waiting() != 1; { // the second is queued
 		if time.Now().After(deadline) {
@@ -265,7 +265,7 @@ routes:
 		}
 		runtime.Gosched()
 	}
-	resp := h.get(peers[2], "/") // the queue is full: at once
+	resp := h.g.GetFrom(peers[2], "/") // the queue is full: at once
 	if resp.StatusCode() != 503 || string(resp.Header.Peek("Retry-After")) != "1" {
 		t.Fatalf("queue full: status %d Retry-After %q; want 503, 1", resp.StatusCode(), resp.Header.Peek("Retry-After"))
 	}
@@ -279,7 +279,7 @@ routes:
 	if got := <-first; got != 200 {
 		t.Fatalf("held request: %d; want 200", got)
 	}
-	if got := h.status(peers[1], "/"); got != 200 {
+	if got := h.g.StatusFrom(peers[1], "/"); got != 200 {
 		t.Fatalf("after the release: status %d; want 200 (slot freed by Done)", got)
 	}
 	if got := counter(h.gw.Metrics().Set(), `fastgate_concurrency_rejected_total{route="slow"}`); got != 2 {
@@ -298,21 +298,21 @@ routes:
 		entered <- struct{}{}
 		<-release
 	})
-	h.client("192.0.2.1")
-	h.client("192.0.2.2")
+	h.g.PeerClient("192.0.2.1")
+	h.g.PeerClient("192.0.2.2")
 	done := make(chan int)
-	go func() { done <- h.status("192.0.2.1", "/") }()
+	go func() { done <- h.g.StatusFrom("192.0.2.1", "/") }()
 	<-entered
-	if got := h.status("192.0.2.1", "/"); got != 429 {
+	if got := h.g.StatusFrom("192.0.2.1", "/"); got != 429 {
 		t.Fatalf("same IP while one is in flight: %d; want 429", got)
 	}
-	go func() { done <- h.status("192.0.2.2", "/") }()
+	go func() { done <- h.g.StatusFrom("192.0.2.2", "/") }()
 	<-entered // another IP has its own slot
 	close(release)
 	if a, b := <-done, <-done; a != 200 || b != 200 {
 		t.Fatalf("in-flight requests got %d, %d; want 200, 200", a, b)
 	}
-	if got := h.status("192.0.2.1", "/"); got != 200 {
+	if got := h.g.StatusFrom("192.0.2.1", "/"); got != 200 {
 		t.Fatalf("after release: %d; want 200", got)
 	}
 }
@@ -366,7 +366,7 @@ routes:
 			break
 		}
 	}
-	if got := h.status("192.0.2.2", "/"); got != 503 {
+	if got := h.g.StatusFrom("192.0.2.2", "/"); got != 503 {
 		t.Fatalf("a second request while a body streams: %d; want 503 (the slot is held)", got)
 	}
 	close(release)
@@ -388,7 +388,7 @@ routes:
 		}
 		runtime.Gosched()
 	}
-	if got := h.status("192.0.2.2", "/"); got != 200 {
+	if got := h.g.StatusFrom("192.0.2.2", "/"); got != 200 {
 		t.Fatalf("after the body: %d; want 200", got)
 	}
 }

@@ -28,22 +28,13 @@ routes:
 	}, nil)
 	f := func(uri string, status int) {
 		t.Helper()
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		do := func() {
-			req.Reset()
+		coretest.NoAllocsPerRequest(t, "GET "+uri, gw.Client, func(req *fasthttp.Request) {
 			req.SetRequestURI(uri)
-			if err := gw.Client.Do(req, resp); err != nil || resp.StatusCode() != status {
-				t.Fatalf("GET %s: %d %v; want %d", uri, resp.StatusCode(), err, status)
+		}, func(resp *fasthttp.Response) {
+			if resp.StatusCode() != status {
+				t.Fatalf("GET %s: %d; want %d", uri, resp.StatusCode(), status)
 			}
-		}
-		for i := 0; i < 100; i++ {
-			do()
-		}
-		if n := testing.AllocsPerRun(1000, do); n != 0 {
-			t.Fatalf("GET %s: %v allocs per request; want 0", uri, n)
-		}
+		})
 	}
 	f("http://gw/hello/ada", 200)
 	f("http://gw/old/ada?x=1", 302)
