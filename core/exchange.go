@@ -41,8 +41,11 @@ type exchange struct {
 
 	// req is the filter context; passed counts the filters that let the
 	// request through, whose After and Done run at the end; slot is the
-	// running filter's index, state the filters' slots.
+	// running filter's index, state the filters' slots. first is the
+	// first filter that runs: 0, or for a Background request the one after
+	// the filter that made it.
 	req      Request
+	first    int
 	passed   int
 	slot     int
 	state    []any
@@ -61,6 +64,9 @@ type exchange struct {
 
 	cancel cancelState
 
+	// background: a request of Background.Serve, not a client's: not in
+	// the route's request metrics nor the access log.
+	background bool
 	// closeDownstream: the client asked to close the connection (its
 	// Connection header, removed as hop-by-hop by admit).
 	closeDownstream bool
@@ -94,6 +100,8 @@ func (x *exchange) reset() {
 	x.ctx, x.snap = nil, nil
 	x.method = 0
 	x.closeDownstream = false
+	x.background = false
+	x.first = 0
 	clear(x.dels)
 	x.dels = x.dels[:0]
 	x.allowed = methodSet{}

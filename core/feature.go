@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -69,6 +70,7 @@ type Env struct {
 
 	s    *Snapshot
 	r    *route
+	is   *instances
 	inst *instance // nil in Validate
 	m    *Metrics  // nil in Validate
 }
@@ -148,6 +150,9 @@ type instance struct {
 type instances struct {
 	mu sync.Mutex
 	m  *Metrics
+	// current is the gateway's serving snapshot, for Background; nil
+	// outside a gateway (Compile).
+	current *atomic.Pointer[Snapshot]
 }
 
 // reuse returns prev's instance of builder b for route with an equal key,
@@ -190,7 +195,7 @@ func (is *instances) release(list []*instance) {
 // instances of prev over where their key is unchanged. check only
 // validates.
 func (s *Snapshot) buildFeatures(r *route, rc *config.Route, opts *Options, prev *Snapshot, is *instances, check bool) error {
-	env := Env{Config: s.cfg, Route: rc, Logger: opts.Logger, s: s, r: r}
+	env := Env{Config: s.cfg, Route: rc, Logger: opts.Logger, s: s, r: r, is: is}
 	for _, b := range opts.Filters {
 		v, err := s.buildOne(&env, b, prev, is, check, func(e *Env) (any, error) { return b.Build(e) }, b.Key, b.Validate)
 		if err != nil {

@@ -59,9 +59,9 @@ type Terminal interface {
 // end. Each filter that lets the request through is counted at once, so a
 // panic further on still runs its response phase.
 func (x *exchange) runFilters(ctx *fasthttp.RequestCtx, r *route) bool {
-	for i, f := range r.filters {
+	for i := x.first; i < len(r.filters); i++ {
 		x.slot = i
-		if !f.Filter(ctx, &x.req) {
+		if !r.filters[i].Filter(ctx, &x.req) {
 			return false
 		}
 		x.passed = i + 1
@@ -76,7 +76,7 @@ func (x *exchange) runAfter() {
 	if r == nil || !r.hasAfter {
 		return
 	}
-	for i := x.passed - 1; i >= 0; i-- {
+	for i := x.passed - 1; i >= x.first; i-- {
 		if a := r.after[i]; a != nil {
 			x.afterOne(a, i)
 		}
@@ -96,7 +96,7 @@ func (x *exchange) runDone() {
 	if r == nil || !r.hasDone {
 		return
 	}
-	for i := x.passed - 1; i >= 0; i-- {
+	for i := x.passed - 1; i >= x.first; i-- {
 		if d := r.done[i]; d != nil {
 			x.doneOne(d, i)
 		}

@@ -96,7 +96,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		metrics.WriteCounterUint64(w, metricAccessLogLines, written)
 		metrics.WriteCounterUint64(w, metricAccessLogDropped, dropped)
 	})
-	g.feats = &instances{m: g.metrics}
+	g.feats = &instances{m: g.metrics, current: &g.snap}
 	snap, err := compile(cfg, &opts, nil, g.feats, g.metrics, false)
 	if err != nil {
 		return nil, err

@@ -48,7 +48,9 @@ func (x *exchange) complete() {
 	s := x.snap
 	unwatch(x)
 	x.runDone()
-	s.observe(x)
+	if !x.background {
+		s.observe(x)
+	}
 	releaseExchange(x)
 	s.inflight.Add(-1)
 }
