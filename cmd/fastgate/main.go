@@ -80,7 +80,7 @@ func loadConfig(o *options) (*config.Config, error) {
 		return nil, err
 	}
 	// What Validate cannot see, compiling does.
-	feats, cleanup := features(slog.Default())
+	feats, _, cleanup := features(slog.Default())
 	defer cleanup()
 	snap, err := core.Compile(cfg, &feats)
 	if err != nil {
@@ -121,7 +121,7 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 // drains: /readyz turns 503, after -drain-delay the listener stops, in-flight
 // requests finish up to server.drain_timeout, connections close.
 func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) error {
-	feats, cleanup := features(log)
+	feats, store, cleanup := features(log)
 	defer cleanup() // after drain: the Redis client outlives the gateway
 	feats.Logger, feats.ReusePort = log, o.reusePort
 	gw, err := core.New(cfg, feats)
@@ -155,7 +155,7 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 		if reloader != nil {
 			reloadFn = reloader.Reload
 		}
-		adminSrv, err = startAdmin(gw, cfg.Admin.Listen, reloadFn, log, errc)
+		adminSrv, err = startAdmin(gw, cfg.Admin.Listen, reloadFn, store.Purge, log, errc)
 		if err != nil {
 			return err
 		}
@@ -202,12 +202,12 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 }
 
 // startAdmin listens on the admin address and serves the admin API.
-func startAdmin(gw *core.Gateway, addr string, reloadFn admin.ReloadFunc, log *slog.Logger, errc chan<- error) (*admin.Server, error) {
+func startAdmin(gw *core.Gateway, addr string, reloadFn admin.ReloadFunc, purge admin.PurgeFunc, log *slog.Logger, errc chan<- error) (*admin.Server, error) {
 	aln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin.listen %s: %w (is another fastgate running? set admin.listen or -admin-listen, or \"off\")", addr, err)
 	}
-	srv := admin.New(gw, reloadFn, log)
+	srv := admin.New(gw, reloadFn, purge, log)
 	go func() { errc <- srv.Serve(aln) }()
 	return srv, nil
 }

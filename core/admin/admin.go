@@ -7,6 +7,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -27,31 +28,38 @@ import (
 // caller) and returns why it was rejected, if it was.
 type ReloadFunc func(source string) error
 
+// PurgeFunc removes the response cache's entry with key, or with prefix
+// every entry whose key starts with key, and returns how many it removed.
+type PurgeFunc func(key string, prefix bool) (int, error)
+
 // Server is the admin HTTP server. It is safe for concurrent use.
 type Server struct {
 	gw     *core.Gateway
 	reload ReloadFunc
+	purge  PurgeFunc
 	log    *slog.Logger
 	srv    *fasthttp.Server
 }
 
 // New returns the admin server of gw. reload is called by POST /reload;
-// nil answers 501 (no config file to reload from).
-func New(gw *core.Gateway, reload ReloadFunc, log *slog.Logger) *Server {
+// nil answers 501 (no config file to reload from). purge is called by
+// POST /cache/purge; nil answers 501.
+func New(gw *core.Gateway, reload ReloadFunc, purge PurgeFunc, log *slog.Logger) *Server {
 	// # HELP and # TYPE lines, for Prometheus and Grafana metadata.
 	metrics.ExposeMetadata(true)
-	s := &Server{gw: gw, reload: reload, log: log}
+	s := &Server{gw: gw, reload: reload, purge: purge, log: log}
 	r := router.New()
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", s.metrics)
 	r.GET("/config", s.auth(s.config))
 	r.POST("/reload", s.auth(s.doReload))
+	r.POST("/cache/purge", s.auth(s.doPurge))
 	r.GET("/upstreams", s.auth(s.upstreams))
 	// Go's profiler, for finding where CPU and memory go in production.
 	r.GET("/debug/pprof/{profile:*}", s.auth(pprofhandler.PprofHandler))
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
-		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "no such admin endpoint; see GET /healthz, /readyz, /metrics, /config, /upstreams and POST /reload"})
+		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "no such admin endpoint; see GET /healthz, /readyz, /metrics, /config, /upstreams and POST /reload, /cache/purge"})
 	}
 	s.srv = &fasthttp.Server{
 		Handler:               r.Handler,
@@ -179,6 +187,44 @@ func (s *Server) doReload(ctx *fasthttp.RequestCtx) {
 	}
 	cfg := s.gw.Snapshot().Config()
 	writeJSON(ctx, fasthttp.StatusOK, statusBody{Status: "reloaded", Routes: len(cfg.Routes), Upstreams: len(cfg.Upstreams)})
+}
+
+// purgeRequest is the body of POST /cache/purge: one of key and prefix.
+type purgeRequest struct {
+	Key    string `json:"key"`
+	Prefix string `json:"prefix"`
+}
+
+type purgeBody struct {
+	Purged int `json:"purged"`
+}
+
+// doPurge removes cached responses: {"key": "GET example.com/p?a=1"} the
+// one entry, {"prefix": "GET example.com/api/"} every entry whose key
+// starts so. Keys are what responses carry in X-Cache-Key (README
+// "Caching").
+func (s *Server) doPurge(ctx *fasthttp.RequestCtx) {
+	if s.purge == nil {
+		writeJSON(ctx, fasthttp.StatusNotImplemented, errorBody{Error: "this gateway has no response cache"})
+		return
+	}
+	var req purgeRequest
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || (req.Key == "") == (req.Prefix == "") {
+		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: `want a JSON body with one of "key" (an exact cache key, as in X-Cache-Key) and "prefix", such as {"prefix": "GET api.example.com/products/"}`})
+		return
+	}
+	key, prefix := req.Key, false
+	if req.Prefix != "" {
+		key, prefix = req.Prefix, true
+	}
+	n, err := s.purge(key, prefix)
+	if err != nil {
+		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: err.Error()})
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, purgeBody{Purged: n})
 }
 
 // Problems lists err's problems one per entry: each field error of a

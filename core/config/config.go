@@ -59,6 +59,9 @@ type Config struct {
 	// route's own ip rules. Default: every client admitted.
 	IP IPRules `json:"ip" yaml:"ip"`
 
+	// Cache is the response cache store that routes with cache share.
+	Cache CacheStore `json:"cache" yaml:"cache"`
+
 	// SecurityHeaders are set on every routed response. Default:
 	// X-Content-Type-Options: nosniff, and HSTS on TLS listeners.
 	SecurityHeaders SecurityHeaders `json:"security_headers" yaml:"security_headers"`
@@ -282,6 +285,10 @@ type Route struct {
 	// redirect route.
 	Redirect *Redirect `json:"redirect" yaml:"redirect"`
 
+	// Aggregate answers the route's requests by calling several backends
+	// and merging their JSON responses. Absent: not an aggregate route.
+	Aggregate *Aggregate `json:"aggregate" yaml:"aggregate"`
+
 	// Rewrite changes the request on its way upstream.
 	Rewrite Rewrite `json:"rewrite" yaml:"rewrite"`
 
@@ -312,6 +319,10 @@ type Route struct {
 	// Headers transform request headers on the way upstream and response
 	// headers on the way back. Absent: none.
 	Headers *HeaderTransforms `json:"headers" yaml:"headers"`
+
+	// Cache caches the route's responses in the shared store (top-level
+	// cache). Absent: no caching.
+	Cache *Cache `json:"cache" yaml:"cache"`
 }
 
 // Match selects requests. All given conditions must hold.

@@ -103,6 +103,7 @@ func (c *Config) SetDefaults(d *Defaults) {
 	c.setJWTDefaults()
 	c.setCORSDefaults()
 	c.setHeadersDefaults()
+	c.setCacheDefaults()
 }
 
 func (s *Server) setDefaults(d *Server) {

@@ -9,9 +9,10 @@ import (
 
 // Terminal names: what ends a route's chain. A route has exactly one.
 const (
-	TerminalProxy    = "proxy"    // upstream: NAME
-	TerminalStatic   = "static"   // static: {...}
-	TerminalRedirect = "redirect" // redirect: {...}
+	TerminalProxy     = "proxy"     // upstream: NAME
+	TerminalStatic    = "static"    // static: {...}
+	TerminalRedirect  = "redirect"  // redirect: {...}
+	TerminalAggregate = "aggregate" // aggregate: {...}
 )
 
 // StaticResponse is a fixed response.
@@ -63,6 +64,9 @@ func (r *Route) Terminals() []string {
 	if r.Redirect != nil {
 		out = append(out, TerminalRedirect)
 	}
+	if r.Aggregate != nil {
+		out = append(out, TerminalAggregate)
+	}
 	return out
 }
 
@@ -92,6 +96,9 @@ func (r *Route) setTerminalDefaults() {
 	if r.Redirect != nil {
 		r.Redirect.setDefaults()
 	}
+	if r.Aggregate != nil {
+		r.Aggregate.setDefaults()
+	}
 }
 
 // validateTerminal checks that r has exactly one terminal and what that
@@ -104,7 +111,7 @@ func validateTerminal(errs *Errors, path string, r *Route, upstreams, params []s
 		if len(upstreams) > 0 {
 			known = strings.Join(upstreams, ", ")
 		}
-		errs.add(path, fmt.Sprintf("has no terminal: set upstream (proxy to one of: %s), static (a fixed response) or redirect", known))
+		errs.add(path, fmt.Sprintf("has no terminal: set upstream (proxy to one of: %s), static (a fixed response), redirect or aggregate", known))
 		return
 	case 1:
 	default:
@@ -119,6 +126,9 @@ func validateTerminal(errs *Errors, path string, r *Route, upstreams, params []s
 		validateProxyOnly(errs, path, r)
 	case TerminalRedirect:
 		validateRedirect(errs, path+".redirect", r.Redirect, params, paramsOK)
+		validateProxyOnly(errs, path, r)
+	case TerminalAggregate:
+		validateAggregate(errs, path+".aggregate", r.Aggregate, upstreams, params, paramsOK)
 		validateProxyOnly(errs, path, r)
 	}
 }

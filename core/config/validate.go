@@ -32,6 +32,7 @@ func (c *Config) Validate() error {
 	validateIPConfig(&errs, c)
 	validateCORSConfig(&errs, c)
 	validateHeadersConfig(&errs, c)
+	validateCacheConfig(&errs, c)
 	return errs.err()
 }
 
