@@ -47,6 +47,12 @@ type Options struct {
 	// Terminals build the routes' terminals other than core's proxy
 	// (static, redirect, ...); each route must be claimed by one.
 	Terminals []TerminalBuilder
+	// Unrouted, when set, makes for each config the decoration of the
+	// answers the gateway gives before a route matched (no route, 405, a
+	// refused malformed request, OPTIONS *): cmd/fastgate's sets the
+	// security headers. It returns nil when there is nothing to add; the
+	// function it returns must not allocate.
+	Unrouted func(cfg *config.Config) func(ctx *fasthttp.RequestCtx)
 }
 
 // Gateway serves requests on one listener with the current Snapshot, and

@@ -86,7 +86,9 @@ func (g *Gateway) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	WriteError(&ctx.Response, e, appendRandomID(nil))
 	ctx.SetConnectionClose()
-	g.snap.Load().unmatched.observe(methodBit(ctx.Method()), e.Status, time.Since(ctx.Time()).Seconds())
+	s := g.snap.Load()
+	s.decorateUnrouted(ctx)
+	s.unmatched.observe(methodBit(ctx.Method()), e.Status, time.Since(ctx.Time()).Seconds())
 }
 
 func isHeaderTooLarge(err error) bool {
@@ -110,12 +112,14 @@ func (s *Snapshot) serve(ctx *fasthttp.RequestCtx, x *exchange) {
 		x.logged = true
 	}
 	if !s.admit(ctx, x) {
+		s.decorateUnrouted(ctx)
 		return
 	}
 	x.setRequestID(&ctx.Request.Header)
 	s.resolveClient(x, ctx)
 	if isServerOptions(ctx, x) {
 		answerServerOptions(ctx, x)
+		s.decorateUnrouted(ctx)
 		return
 	}
 	r := s.router.match(x, x.host, x.path)
@@ -139,6 +143,7 @@ func (s *Snapshot) serve(ctx *fasthttp.RequestCtx, x *exchange) {
 }
 
 func (s *Snapshot) noRoute(ctx *fasthttp.RequestCtx, x *exchange) {
+	defer s.decorateUnrouted(ctx)
 	if x.allowed.any() {
 		WriteError(&ctx.Response, errNoRoute, x.requestID)
 		return

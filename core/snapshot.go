@@ -3,6 +3,7 @@ package core
 import (
 	"cmp"
 	"fmt"
+	"github.com/valyala/fasthttp"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -31,7 +32,10 @@ type Snapshot struct {
 	upstreams map[string]*Upstream
 	trusted   []netip.Prefix
 	edge      edge
-	certs     *certSet
+	// unrouted decorates the answers given before a route matched; nil:
+	// none (Options.Unrouted).
+	unrouted func(ctx *fasthttp.RequestCtx)
+	certs    *certSet
 
 	unmatched *routeMetrics
 	accessLog *accesslog.Logger // nil: off
@@ -45,6 +49,14 @@ type Snapshot struct {
 	// the snapshot retires; feats tracks them across snapshots.
 	instances []*instance
 	feats     *instances
+}
+
+// decorateUnrouted adds what Options.Unrouted asked for to an answer the
+// gateway gave before a route matched.
+func (s *Snapshot) decorateUnrouted(ctx *fasthttp.RequestCtx) {
+	if s.unrouted != nil {
+		s.unrouted(ctx)
+	}
 }
 
 // cacheLinePad keeps a snapshot's in-flight counter off the cache line of
@@ -82,6 +94,9 @@ func compile(cfg *config.Config, opts *Options, prev *Snapshot, is *instances, m
 		}
 	}()
 	s.edge = compileEdge(cfg)
+	if opts.Unrouted != nil {
+		s.unrouted = opts.Unrouted(cfg)
+	}
 	if s.trusted, err = parsePrefixes(cfg.Server.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}

@@ -30,6 +30,7 @@ func features(log *slog.Logger) (o core.Options, c *cache.Builder, cleanup func(
 	c = cache.NewBuilder(cache.Options{Logger: log})
 	o.Filters = []core.FilterBuilder{headers.Security{}, ipfilter.Builder{}, cors.Builder{}, au, rl, c, headers.Transforms{}}
 	o.Terminals = []core.TerminalBuilder{static.Builder{}, redirect.Builder{}, aggregate.Builder{}}
+	o.Unrouted = headers.Unrouted
 	return o, c, func() {
 		rl.Close()
 		au.Close()

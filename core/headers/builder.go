@@ -137,7 +137,10 @@ func (Security) Validate(e *core.Env) error { return nil }
 
 // Build returns the Filter that sets the security headers.
 func (Security) Build(e *core.Env) (core.Filter, error) {
-	s := &e.Config.SecurityHeaders
+	return newSecurityFilter(&e.Config.SecurityHeaders), nil
+}
+
+func newSecurityFilter(s *config.SecurityHeaders) *SecurityFilter {
 	f := &SecurityFilter{override: s.Override}
 	for _, h := range securityHeaders(s) {
 		if h.tlsOnly {
@@ -146,7 +149,7 @@ func (Security) Build(e *core.Env) (core.Filter, error) {
 			f.all = append(f.all, h)
 		}
 	}
-	return f, nil
+	return f
 }
 
 // securityHeaders lists the headers s sends.

@@ -28,8 +28,8 @@ upstreams:
 func newHarness(t testing.TB, cfg string) *harness {
 	t.Helper()
 	g := coretest.Start(t, upstreamBase+cfg, core.Options{
-		Filters: []core.FilterBuilder{Security{}, ipfilter.Builder{}, Transforms{}},
-		Logger:  nil,
+		Filters:  []core.FilterBuilder{Security{}, ipfilter.Builder{}, Transforms{}},
+		Unrouted: Unrouted,
 	}, map[string]fasthttp.RequestHandler{"10.0.0.1:80": upstream})
 	return &harness{g: g}
 }

@@ -205,3 +205,26 @@ func TestTemplateParse(t *testing.T) {
 	f("{nope}", nil, `unknown placeholder "{nope}"`)
 	f("{id", nil, `unclosed "{"`)
 }
+
+// TestSecurityUnrouted: the answers given before a route matched (no
+// route, 405, a refused malformed request, OPTIONS *) carry the security
+// headers too.
+func TestSecurityUnrouted(t *testing.T) {
+	h := newHarness(t, `
+security_headers: {frame_options: DENY}
+routes:
+  - {upstream: users, match: {path: /only, methods: [GET]}}
+`)
+	f := func(what string, want int, resp *fasthttp.Response) {
+		t.Helper()
+		defer fasthttp.ReleaseResponse(resp)
+		if resp.StatusCode() != want || string(resp.Header.Peek("X-Content-Type-Options")) != "nosniff" || string(resp.Header.Peek("X-Frame-Options")) != "DENY" {
+			t.Fatalf("%s: got %d, X-Content-Type-Options %q, X-Frame-Options %q; want %d, nosniff, DENY", what, resp.StatusCode(),
+				resp.Header.Peek("X-Content-Type-Options"), resp.Header.Peek("X-Frame-Options"), want)
+		}
+	}
+	f("no route", 404, h.g.Do("GET", "http://gw/nowhere"))
+	f("405", 405, h.g.Do("POST", "http://gw/only"))
+	f("a header name with a space", 400, h.g.Do("GET", "http://gw/only", "X Y: 1"))
+	f("TRACE", 405, h.g.Do("TRACE", "http://gw/only"))
+}

@@ -4,6 +4,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"fastgate/core"
+	"fastgate/core/config"
 )
 
 // SecurityFilter sets the security headers on every response of a route.
@@ -44,4 +45,15 @@ func (f *SecurityFilter) set(h *fasthttp.ResponseHeader, hs []header) {
 		}
 		h.SetCanonical(s.name, s.value)
 	}
+}
+
+// Unrouted returns the security headers of cfg for the answers the gateway
+// gives before a route matched (core.Options.Unrouted): no route, 405, a
+// refused malformed request, OPTIONS *. nil when they are off.
+func Unrouted(cfg *config.Config) func(ctx *fasthttp.RequestCtx) {
+	if (Security{}).Key(cfg, nil) == nil {
+		return nil
+	}
+	f := newSecurityFilter(&cfg.SecurityHeaders)
+	return func(ctx *fasthttp.RequestCtx) { f.After(ctx, nil) }
 }
