@@ -62,3 +62,30 @@ func TestExtractAllocs(t *testing.T) {
 	f(config.JWTSource{Query: "access_token"}, func(*fasthttp.Request) {})
 	f(config.JWTSource{Cookie: "jwt"}, func(r *fasthttp.Request) { r.Header.SetCookie("jwt", "tok") })
 }
+
+// TestPrecheckAllocs: a token of another issuer, or of an algorithm the
+// issuer does not accept, is refused without allocating and without a
+// JWKS refresh: what a route accepting several issuers sees for every
+// token of the others.
+func TestPrecheckAllocs(t *testing.T) {
+	k := keysOnce()
+	v := newVerifier(t, &config.JWTIssuer{Issuer: "https://a.example", Algorithms: []string{"HS256"}, Secret: string(k.secret)}, Options{})
+	f := func(name, token string, want *Error) {
+		t.Helper()
+		b := []byte(token)
+		run := func() {
+			if _, e := v.Verify(b, t0); e != want {
+				t.Fatalf("%s: Verify got %v; want %v", name, e, want)
+			}
+		}
+		run()
+		if n := testing.AllocsPerRun(1000, run); n != 0 {
+			t.Fatalf("%s: got %v allocs per refused Verify; want 0", name, n)
+		}
+	}
+	f("another issuer", sign(t, "HS256", "", k.secret, claims("iss", "https://b.example")), ErrIssuer)
+	f("another algorithm", sign(t, "ES256", "k1", k.p256, claims("iss", "https://a.example")), ErrAlgNotAllowed)
+	if st := v.Stats(); st.UnknownKidRefreshes != 0 {
+		t.Fatalf("kid refreshes got %d; want 0", st.UnknownKidRefreshes)
+	}
+}

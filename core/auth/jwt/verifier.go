@@ -84,6 +84,7 @@ type Options struct {
 // use; Start and Close may be called from any goroutine.
 type Verifier struct {
 	name          string
+	issuer        string // iss must equal it; "" unchecked
 	algs          []string
 	hmac          bool
 	leeway        time.Duration
@@ -204,6 +205,7 @@ func spaceMember(s, value string) bool {
 func New(cfg *config.JWTIssuer, o Options) (*Verifier, error) {
 	v := &Verifier{
 		name:          cfg.Name,
+		issuer:        cfg.Issuer,
 		algs:          append([]string(nil), cfg.Algorithms...),
 		leeway:        config.DefaultJWTLeeway.D(),
 		maxSize:       cfg.MaxTokenSize.Int(),
@@ -318,6 +320,9 @@ func (v *Verifier) Verify(token []byte, now time.Time) (*Token, *Error) {
 		sh.remove(token)
 	}
 	sh.misses.Add(1)
+	if e := v.precheck(token); e != nil {
+		return nil, e
+	}
 	return v.verifySlow(token, now, set, sh)
 }
 
