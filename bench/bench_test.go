@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // testBin returns a directory with fastgate, upstream and loadgen built from
@@ -198,7 +201,7 @@ func TestWorkloadsFile(t *testing.T) {
 			t.Errorf("%s: %s", w.Name, err)
 		}
 	}
-	for _, want := range []string{"get-small", "get-16k", "post-1k", "fastgate-features"} {
+	for _, want := range []string{"get-small", "get-16k", "post-1k", "fastgate-features", "cache-hit"} {
 		if !names[want] {
 			t.Errorf("workload %s missing from workloads.json", want)
 		}
@@ -246,4 +249,84 @@ func TestConfigsValid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCacheHitTargets starts the cache-hit workload's targets (fastgate
+// with cache.yaml, nginx, HAProxy) and checks that each answers repeated
+// requests from its cache: X-Cache HIT, and the stub upstream sees one
+// request per proxy.
+func TestCacheHitTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs real processes")
+	}
+	nginx, haproxy := requireProxy(t, targetNginx), requireProxy(t, targetHAProxy)
+	ws, err := loadWorkloads("workloads.json", []string{"cache-hit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ws[0]
+	e := &env{dir: t.TempDir(), bin: testBin(t), conns: 4, gomaxprocs: 1}
+	up, err := e.startUpstream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Stop(5 * time.Second) //nolint:errcheck
+	fg, err := e.startFastgate("fastgate-cache-hit", w.fastgateTmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fg.stop()
+	ng, err := e.startNginx(nginx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ng.stop()
+	hp, err := e.startHAProxy(haproxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hp.stop()
+	before := stubGets(t, e.upstream)
+	for _, tg := range []*target{fg, ng, hp} {
+		for i := range 20 {
+			code, xc := getXCache(t, tg.url+w.Path)
+			if code != 200 || (i > 0 && xc != "HIT") {
+				t.Fatalf("%s: GET %s #%d: %d X-Cache %q; want 200 HIT", tg.name, w.Path, i, code, xc)
+			}
+		}
+	}
+	if got := stubGets(t, e.upstream) - before; got != 3 {
+		t.Fatalf("upstream GETs for 60 requests through 3 caching proxies got %d; want 3", got)
+	}
+}
+
+func getXCache(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+		t.Fatalf("GET %s: %s", url, err)
+	}
+	return resp.StatusCode(), string(resp.Header.Peek("X-Cache"))
+}
+
+// stubGets returns the stub upstream's GET count.
+func stubGets(t *testing.T, addr string) int64 {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + addr + "/_stub/stats")
+	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+		t.Fatalf("stub stats: %s", err)
+	}
+	var s struct {
+		Get int64 `json:"get"`
+	}
+	if err := json.Unmarshal(resp.Body(), &s); err != nil {
+		t.Fatalf("stub stats %q: %s", resp.Body(), err)
+	}
+	return s.Get
 }

@@ -131,6 +131,8 @@ const nginxConfig = `# nginx, bench target. Equivalent to fastgate.yaml and hapr
 # 1 worker, keep-alive to the upstream (keepalive {{.Conns}}, HTTP/1.1, Connection ""),
 # access_log off, error_log and pid file in the temporary directory,
 # no limit on requests per connection either side, X-Forwarded-For added.
+# /bench/cached/ (the cache-hit workload) is answered from proxy_cache: a
+# memory zone, responses kept 1h, concurrent misses collapsed (proxy_cache_lock).
 # Run: nginx -p {{.Dir}} -c nginx.conf -e {{.Dir}}/nginx-error.log -g 'daemon off;'
 {{if .User}}user {{.User}} {{.Group}};
 {{end}}worker_processes 1;
@@ -144,6 +146,7 @@ http {
     fastcgi_temp_path {{.Dir}}/nginx-fastcgi;
     uwsgi_temp_path {{.Dir}}/nginx-uwsgi;
     scgi_temp_path {{.Dir}}/nginx-scgi;
+    proxy_cache_path {{.Dir}}/nginx-cache keys_zone=bench:10m max_size=64m inactive=1h use_temp_path=off;
     keepalive_requests 10000000;
     keepalive_timeout 75s;
     upstream backend {
@@ -161,6 +164,18 @@ http {
             proxy_buffer_size 8k;
             proxy_buffers 16 8k;
         }
+        location /bench/cached/ {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_buffer_size 8k;
+            proxy_buffers 16 8k;
+            proxy_cache bench;
+            proxy_cache_valid 200 1h;
+            proxy_cache_lock on;
+            add_header X-Cache $upstream_cache_status;
+        }
     }
 }
 `
@@ -169,6 +184,9 @@ http {
 const haproxyConfig = `# HAProxy, bench target. Equivalent to fastgate.yaml and nginx.conf:
 # nbthread 1, keep-alive to the upstream shared by all clients (http-reuse always),
 # no logging, maxconn well above the generator's {{.Conns}} connections, X-Forwarded-For added.
+# /bench/cached/ (the cache-hit workload) goes to a backend answering from
+# HAProxy's cache (memory, 64 MB, 1h: HAProxy stores only responses with
+# explicit freshness, so the backend gives the stub's answers Cache-Control).
 # Run: haproxy -f haproxy.cfg -db
 global
     nbthread 1
@@ -182,10 +200,21 @@ defaults
     option http-keep-alive
     option forwardfor
     http-reuse always
+cache bench
+    total-max-size 64
+    max-object-size 65536
+    max-age 3600
 frontend bench
     bind {{.Listen}}
+    use_backend stub_cached if { path_beg /bench/cached/ }
+    http-response set-header X-Cache HIT if { res.cache_hit }
     default_backend stub
 backend stub
+    server stub {{.Upstream}}
+backend stub_cached
+    http-request cache-use bench
+    http-response set-header Cache-Control "max-age=3600"
+    http-response cache-store bench
     server stub {{.Upstream}}
 `
 

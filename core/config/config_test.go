@@ -312,6 +312,7 @@ routes:
 			{Name: "route2", Match: Match{Path: "/x"}, Upstream: "users", Rewrite: Rewrite{Host: "target"}},
 		},
 		APIKey:          APIKeySource{Header: DefaultAPIKeyHeader},
+		Cache:           CacheStore{MaxSize: DefaultCacheMaxSize},
 		SecurityHeaders: SecurityHeaders{HSTS: DefaultHSTS, ContentTypeOptions: DefaultContentTypeOptions},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -218,7 +218,7 @@ func TestParseErrors(t *testing.T) {
 	f("yaml", "routes:\n- match: {path: /a}\n- match: {paht: /b}\n",
 		`routes[1].match.paht: unknown field "paht" (known: hosts, path, methods, headers, query); did you mean "path"?`)
 	f("yaml", "lisen: :80\n",
-		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes, rate_limit, redis, consumers, api_key, jwt, ip, security_headers); did you mean "listen"?`)
+		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes, rate_limit, redis, consumers, api_key, jwt, ip, cache, security_headers); did you mean "listen"?`)
 	f("yaml", "upstreams: {my svc: {targets: [{url: x, wieght: 2}], zzz: 1}}\n",
 		`upstreams["my svc"].targets[0].wieght: unknown field "wieght" (known: url, weight); did you mean "weight"?`+"\n"+
 			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, hash, targets, pool, timeouts, retries, health, circuit_breaker)`)
