@@ -90,14 +90,17 @@ func (w *watchdog) stop() {
 // starts.
 func (w *watchdog) watch(x *exchange, now time.Time) {
 	c := &x.cancel
-	if c.shard != nil {
-		return
-	}
 	// The shard follows the exchange's address: exchanges are pooled per
 	// P, so a core keeps locking the same shard, and no shared counter
-	// bounces between cores.
+	// bounces between cores. It is the same shard for every call of one
+	// request, so a fan-out's concurrent calls check and register under
+	// its lock.
 	sh := &w.shards[(uintptr(unsafe.Pointer(x))>>9)%watchShards]
 	sh.mu.Lock()
+	if c.shard != nil { // registered by another call of the request
+		sh.mu.Unlock()
+		return
+	}
 	c.shard, c.since = sh, now.UnixNano()
 	c.next, c.prev = sh.head, nil
 	if sh.head != nil {
