@@ -78,12 +78,16 @@ fastgate demo is up on %[1]s. Try:
   curl -s -H 'Authorization: Bearer %[2]s' %[1]s/api/account/profile   # a JWT (HS256, valid 24h)
   curl -si -H 'X-API-Key: demo-key-4f1c2a9b7e3d5a6c' %[1]s/api/staff/panel   # 403: mobile-app is not staff
   curl -si -X OPTIONS -H 'Origin: https://app.example.com' -H 'Access-Control-Request-Method: POST' %[1]s/api/account/profile   # CORS preflight, answered here
+
+  curl -s %[1]s/api/dashboard/1              # aggregation: the user and their orders in one JSON
+  curl -si %[1]s/api/catalog/sku-1002        # cached: run it twice, X-Cache MISS then HIT with Age
 `, base, demoToken(cfg))
 	if adminAddr != "off" {
 		fmt.Fprintf(w, `
   curl -s http://%[1]s/metrics | grep fastgate_requests_total   # Prometheus metrics by route
   curl -s http://%[1]s/upstreams             # targets, health, in-flight
   curl -s http://%[1]s/config                # the effective config, secrets redacted
+  curl -s -d '{"prefix": "GET 127.0.0.1/api/catalog/"}' http://%[1]s/cache/purge   # drop cached catalog entries
 `, adminAddr)
 	}
 	fmt.Fprint(w, "\nThe access log (JSON lines) follows below. Ctrl-C stops it.\n\n")

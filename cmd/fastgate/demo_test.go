@@ -79,6 +79,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("/v1/users/7 (redirect): %d Location %q", status, h.Get("Location"))
 	}
 	checkDemoSecurity(t, c, printed)
+	checkDemoAggregateCache(t, c)
 	if c, err := net.Dial("tcp4", "127.0.0.1:9901"); err != nil {
 		t.Fatalf("admin API: %s", err)
 	} else {
@@ -128,5 +129,38 @@ func checkDemoSecurity(t *testing.T, c *http.Client, printed string) {
 	status, _, h := do("OPTIONS", account, "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST")
 	if status != 204 || h.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
 		t.Fatalf("CORS preflight: %d, Access-Control-Allow-Origin %q; want 204 and the origin", status, h.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// checkDemoAggregateCache follows the demo's aggregation and cache lines.
+func checkDemoAggregateCache(t *testing.T, c *http.Client) {
+	t.Helper()
+	do := func(method, url, body string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %s", method, url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	status, body, _ := do("GET", "http://127.0.0.1:8080/api/dashboard/1", "")
+	if status != 200 || !strings.Contains(body, `"user":{`) || !strings.Contains(body, `"orders":[{`) || !strings.Contains(body, `"name":"Ada Lovelace"`) {
+		t.Fatalf("/api/dashboard/1: %d %s; want the user and their orders merged", status, body)
+	}
+	if status, body, _ := do("POST", "http://127.0.0.1:9901/cache/purge", `{"prefix": "GET 127.0.0.1/api/catalog/"}`); status != 200 || !strings.Contains(body, `"purged"`) {
+		t.Fatalf("purge: %d %s", status, body)
+	}
+	const catalog = "http://127.0.0.1:8080/api/catalog/sku-1002"
+	for i, want := range []string{"MISS", "HIT"} {
+		status, body, h := do("GET", catalog, "")
+		if status != 200 || h.Get("X-Cache") != want || !strings.Contains(body, "sku-1002") {
+			t.Fatalf("catalog request %d: %d, X-Cache %q, %s; want 200 %s", i+1, status, h.Get("X-Cache"), body, want)
+		}
+		if want == "HIT" && h.Get("Age") == "" {
+			t.Fatalf("catalog HIT without Age")
+		}
 	}
 }
