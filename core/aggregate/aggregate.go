@@ -72,12 +72,13 @@ type backend struct {
 // part is a piece of a backend's path: literal text, route parameter
 // param, or field of backend ref's response.
 type part struct {
-	literal []byte
-	param   int
-	ref     int
-	field   []string
-	query   bool   // escaped for the query, not the path
-	missing string // the failure text when the field is unusable
+	literal  []byte
+	queryArg []byte // the client's query argument of a {query.NAME} part
+	param    int
+	ref      int
+	field    []string
+	query    bool   // escaped for the query, not the path
+	missing  string // the failure text when the field is unusable
 }
 
 type rename struct {

@@ -139,6 +139,8 @@ func compileBackend(e *core.Env, i int, parts []config.AggregatePart) (*backend,
 	for _, p := range parts {
 		cp := part{literal: []byte(p.Literal), param: -1, ref: p.Ref, field: p.Field, query: p.Query}
 		switch {
+		case p.QueryArg != "":
+			cp.queryArg = []byte(p.QueryArg)
 		case p.Param != "":
 			cp.param = e.ParamIndex(p.Param)
 		case p.Ref >= 0:

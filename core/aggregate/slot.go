@@ -61,6 +61,8 @@ func (s *slot) prepare(now time.Time) bool {
 		p := &b.parts[i]
 		var v []byte
 		switch {
+		case p.queryArg != nil:
+			v = f.ctx.QueryArgs().PeekBytes(p.queryArg)
 		case p.param >= 0:
 			v = f.r.ParamAt(p.param)
 		case p.ref >= 0:

@@ -49,11 +49,12 @@ type AggregateBackend struct {
 
 	// Path is the request URI template: "/users/{id}" or
 	// "/orders?user={id}". {name} is the route's path parameter name;
+	// {query.NAME} the client's query argument NAME (empty when absent);
 	// {respN.a.b} is the value of field a.b of backend N's response (N is
 	// the index of an earlier backend; a number segment indexes an array),
 	// which makes this backend wait for backend N. Values are
 	// percent-encoded for the path or the query. The client's query string
-	// is not passed on. Required.
+	// is not passed on whole. Required.
 	Path string `json:"path" yaml:"path"`
 
 	// Method is the request method. Only GET, the default, is supported:
@@ -134,6 +135,8 @@ type AggregatePart struct {
 	Ref int
 	// Field is the dotted path of a {respN.field} part, split.
 	Field []string
+	// QueryArg is the client's query argument of a {query.NAME} part.
+	QueryArg string
 	// Query is true for a part after the "?".
 	Query bool
 }
@@ -184,6 +187,12 @@ func ParseAggregatePath(s string, params []string, self int) ([]AggregatePart, e
 // parseAggregateRef parses the inside of one {...} of a backend path.
 func parseAggregateRef(name string, params []string, self int) (AggregatePart, error) {
 	head, field, dotted := strings.Cut(name, ".")
+	if head == "query" && dotted {
+		if !validToken(field) {
+			return AggregatePart{}, fmt.Errorf("{%s}: %q is not a query argument name", name, field)
+		}
+		return AggregatePart{QueryArg: field, Ref: -1}, nil
+	}
 	if n, ok := strings.CutPrefix(head, "resp"); ok && dotted {
 		i, err := strconv.Atoi(n)
 		switch {
@@ -200,7 +209,7 @@ func parseAggregateRef(name string, params []string, self int) (AggregatePart, e
 		return AggregatePart{Ref: i, Field: strings.Split(field, ".")}, nil
 	}
 	if !slices.Contains(params, name) {
-		return AggregatePart{}, fmt.Errorf("unknown parameter {%s} (the route's path has: %s; an earlier backend's field is {respN.field})", name, listOrNone(params))
+		return AggregatePart{}, fmt.Errorf("unknown parameter {%s} (the route's path has: %s; an earlier backend's field is {respN.field}, the client's query argument {query.NAME})", name, listOrNone(params))
 	}
 	return AggregatePart{Param: name, Ref: -1}, nil
 }

@@ -42,7 +42,7 @@ func TestValidateAggregate(t *testing.T) {
         - {path: "users/{id}", method: POST}
         - {upstream: users}`,
 		`routes[0].aggregate.backends[0].upstream: unknown upstream "user" (known: orders, users); did you mean "users"?`,
-		`routes[0].aggregate.backends[0].path: unknown parameter {idd} (the route's path has: id; an earlier backend's field is {respN.field})`,
+		`routes[0].aggregate.backends[0].path: unknown parameter {idd} (the route's path has: id; an earlier backend's field is {respN.field}, the client's query argument {query.NAME})`,
 		`routes[0].aggregate.backends[1].upstream: required: name the upstream that serves the route (known: orders, users)`,
 		`routes[0].aggregate.backends[1].path: "users/{id}" must start with "/", such as "/users/{id}"`,
 		`routes[0].aggregate.backends[1].method: "POST" is not supported; an aggregate backend is called with GET (omit method)`,
