@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -104,7 +100,6 @@ routes:
 // TestAuthCheck: fastgate -check reports a bad auth config with the path
 // of each problem.
 func TestAuthCheck(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bad.yaml")
 	bad := `
 upstreams:
   u: {targets: [{url: "http://127.0.0.1:9"}]}
@@ -119,27 +114,8 @@ routes:
   - {upstream: u, auth: {any_of: [apikey]}}
   - {upstream: u, match: {path: /j}, auth: {any_of: ["jwt:corp"]}}
 `
-	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, fastgateBin, "-check", "-config", path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); !ok || cmd.ProcessState.ExitCode() != 1 {
-		t.Fatalf("-check of a bad auth config: got %v; want exit 1; stderr:\n%s", err, stderr.String())
-	}
-	f := func(path, what string) {
-		t.Helper()
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			if strings.HasPrefix(line, path+": ") && strings.Contains(line, what) {
-				return
-			}
-		}
-		t.Errorf("-check: stderr has no line %q mentioning %q; stderr:\n%s", path+": ...", what, stderr.String())
-	}
+	stderr := checkRejects(t, bad)
+	f := func(path, what string) { t.Helper(); wantProblem(t, stderr, path, what) }
 	f("consumers[0].api_keys[0]", "at least 16")
 	f("consumers[1].basic_auth.password_hash", "not a bcrypt hash")
 	f("routes[0].auth.any_of[0]", `did you mean "api_key"?`)
@@ -147,7 +123,7 @@ routes:
 	f("jwt[0].algorithms[0]", "HS257")
 	f("jwt[1].public_keys[0].file", "no such file or directory")
 	f("ip.deny[0]", "10.0.0.0/33")
-	if strings.Contains(stderr.String(), "short\"") {
-		t.Errorf("-check repeats a short API key: %s", stderr.String())
+	if strings.Contains(stderr, "short\"") {
+		t.Errorf("-check repeats a short API key: %s", stderr)
 	}
 }

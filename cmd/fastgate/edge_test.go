@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -165,7 +163,7 @@ ip: {deny: [10.0.0.1, 10.0.0.2, 10.0.0.0/33]}
 routes:
   - {upstream: users, ip: {allow: [10.0.0.1/8]}, cors: {allow_origins: ["htp://x"]}}
 `)
-	code, stderr := edgeRun(t, "-check", "-config", path)
+	code, _, stderr := runFastgate(t, "-check", "-config", path)
 	if code != 1 {
 		t.Fatalf("-check: exit code got %d; want 1; stderr:\n%s", code, stderr)
 	}
@@ -178,23 +176,4 @@ routes:
 			t.Errorf("-check: stderr has no %q; stderr:\n%s", want, stderr)
 		}
 	}
-}
-
-// edgeRun runs fastgate with args to its exit and returns the exit code
-// and stderr.
-func edgeRun(t *testing.T, args ...string) (code int, stderr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, fastgateBin, args...)
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatalf("fastgate %q: %s", args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("fastgate %q: still running after %s", args, stopTimeout)
-	}
-	return cmd.ProcessState.ExitCode(), errb.String()
 }

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -467,4 +468,55 @@ routes:
   - match: {path: "/{rest:*}"}
     upstream: plain
 `, u)
+}
+
+// runFastgate runs the fastgate binary with args to its exit and returns
+// the exit code and output.
+func runFastgate(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, fastgateBin, args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("fastgate %q: %s", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("fastgate %q: still running after %s", args, stopTimeout)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+}
+
+// checkRejects runs fastgate -check on the config body, which must be
+// refused (exit 1) with each of wants in its problems, and returns stderr.
+func checkRejects(t *testing.T, body string, wants ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runFastgate(t, "-check", "-config", path)
+	if code != 1 {
+		t.Fatalf("-check of a bad config: exit code got %d; want 1; stderr:\n%s", code, stderr)
+	}
+	for _, want := range wants {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("-check: stderr has no %q; stderr:\n%s", want, stderr)
+		}
+	}
+	return stderr
+}
+
+// wantProblem fails t unless stderr of fastgate -check has a line for the
+// config path that mentions what.
+func wantProblem(t *testing.T, stderr, path, what string) {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, path+": ") && strings.Contains(line, what) {
+			return
+		}
+	}
+	t.Errorf("-check: stderr has no line %q mentioning %q; stderr:\n%s", path+": ...", what, stderr)
 }

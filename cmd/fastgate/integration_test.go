@@ -4,11 +4,9 @@ package main
 // built by TestMain, run as processes on loopback ports.
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -436,19 +434,7 @@ routes:
 
 	run := func(args ...string) (code int, stdout, stderr string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, fastgateBin, args...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		if _, ok := err.(*exec.ExitError); err != nil && !ok {
-			t.Fatalf("fastgate %q: %s", args, err)
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("fastgate %q: still running after %s", args, stopTimeout)
-		}
-		return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+		return runFastgate(t, args...)
 	}
 
 	code, stdout, stderr := run("-check", "-config", good)
@@ -460,15 +446,7 @@ routes:
 	if code != 1 {
 		t.Fatalf("-check of a bad config: exit code got %d; want 1; stderr:\n%s", code, stderr)
 	}
-	f := func(path, what string) {
-		t.Helper()
-		for _, line := range strings.Split(stderr, "\n") {
-			if strings.HasPrefix(line, path+": ") && strings.Contains(line, what) {
-				return
-			}
-		}
-		t.Errorf("-check of a bad config: stderr has no line %q mentioning %q; stderr:\n%s", path+": ...", what, stderr)
-	}
+	f := func(path, what string) { t.Helper(); wantProblem(t, stderr, path, what) }
 	f("server.read_timout", "unknown field")
 	f("upstreams.users.timeouts.connect", "5 parsecs")
 	f("upstreams.users.targets[0].url", "ftp")
