@@ -8,10 +8,12 @@ import (
 	"fastgate/core/auth"
 	"fastgate/core/cache"
 	"fastgate/core/cors"
+	"fastgate/core/grpc"
 	"fastgate/core/headers"
 	"fastgate/core/ipfilter"
 	"fastgate/core/ratelimit"
 	"fastgate/core/redirect"
+	"fastgate/core/soap"
 	"fastgate/core/static"
 )
 
@@ -29,7 +31,7 @@ func features(log *slog.Logger) (o core.Options, c *cache.Builder, cleanup func(
 	au := auth.NewBuilder(auth.Options{Logger: log})
 	c = cache.NewBuilder(cache.Options{Logger: log})
 	o.Filters = []core.FilterBuilder{headers.Security{}, ipfilter.Builder{}, cors.Builder{}, au, rl, c, headers.Transforms{}}
-	o.Terminals = []core.TerminalBuilder{static.Builder{}, redirect.Builder{}, aggregate.Builder{}}
+	o.Terminals = []core.TerminalBuilder{static.Builder{}, redirect.Builder{}, aggregate.Builder{}, &grpc.Builder{}, &soap.Builder{}}
 	o.Unrouted = headers.Unrouted
 	return o, c, func() {
 		rl.Close()

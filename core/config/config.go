@@ -289,6 +289,15 @@ type Route struct {
 	// and merging their JSON responses. Absent: not an aggregate route.
 	Aggregate *Aggregate `json:"aggregate" yaml:"aggregate"`
 
+	// GRPC answers the route's requests by transcoding them to a gRPC
+	// unary call and its answer to JSON. Absent: not a grpc route.
+	GRPC *GRPC `json:"grpc" yaml:"grpc"`
+
+	// SOAP answers the route's requests by calling a SOAP service with an
+	// envelope built from the request and converting its XML answer to
+	// JSON. Absent: not a soap route.
+	SOAP *SOAP `json:"soap" yaml:"soap"`
+
 	// Rewrite changes the request on its way upstream.
 	Rewrite Rewrite `json:"rewrite" yaml:"rewrite"`
 

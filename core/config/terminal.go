@@ -13,6 +13,8 @@ const (
 	TerminalStatic    = "static"    // static: {...}
 	TerminalRedirect  = "redirect"  // redirect: {...}
 	TerminalAggregate = "aggregate" // aggregate: {...}
+	TerminalGRPC      = "grpc"      // grpc: {...}
+	TerminalSOAP      = "soap"      // soap: {...}
 )
 
 // StaticResponse is a fixed response.
@@ -67,6 +69,12 @@ func (r *Route) Terminals() []string {
 	if r.Aggregate != nil {
 		out = append(out, TerminalAggregate)
 	}
+	if r.GRPC != nil {
+		out = append(out, TerminalGRPC)
+	}
+	if r.SOAP != nil {
+		out = append(out, TerminalSOAP)
+	}
 	return out
 }
 
@@ -99,6 +107,12 @@ func (r *Route) setTerminalDefaults() {
 	if r.Aggregate != nil {
 		r.Aggregate.setDefaults()
 	}
+	if r.GRPC != nil {
+		r.GRPC.setDefaults()
+	}
+	if r.SOAP != nil {
+		r.SOAP.setDefaults()
+	}
 }
 
 // validateTerminal checks that r has exactly one terminal and what that
@@ -111,7 +125,7 @@ func validateTerminal(errs *Errors, path string, r *Route, upstreams, params []s
 		if len(upstreams) > 0 {
 			known = strings.Join(upstreams, ", ")
 		}
-		errs.add(path, fmt.Sprintf("has no terminal: set upstream (proxy to one of: %s), static (a fixed response), redirect or aggregate", known))
+		errs.add(path, fmt.Sprintf("has no terminal: set upstream (proxy to one of: %s), static (a fixed response), redirect, aggregate, grpc or soap", known))
 		return
 	case 1:
 	default:
@@ -129,6 +143,12 @@ func validateTerminal(errs *Errors, path string, r *Route, upstreams, params []s
 		validateProxyOnly(errs, path, r)
 	case TerminalAggregate:
 		validateAggregate(errs, path+".aggregate", r.Aggregate, upstreams, params, paramsOK)
+		validateProxyOnly(errs, path, r)
+	case TerminalGRPC:
+		validateGRPC(errs, path+".grpc", r.GRPC, upstreams, params, paramsOK)
+		validateProxyOnly(errs, path, r)
+	case TerminalSOAP:
+		validateSOAP(errs, path+".soap", r.SOAP, upstreams, params, paramsOK)
 		validateProxyOnly(errs, path, r)
 	}
 }

@@ -190,7 +190,7 @@ routes:
 		`routes[2].name: name "a b" may only use letters, digits, '_', '.' and '-', and must not be empty`,
 		`routes[2].upstream: unknown upstream "userz" (known: orders, users); did you mean "users"?`,
 		`routes[3].name: "users" is already used by routes[0]`,
-		`routes[3]: has no terminal: set upstream (proxy to one of: orders, users), static (a fixed response), redirect or aggregate`,
+		`routes[3]: has no terminal: set upstream (proxy to one of: orders, users), static (a fixed response), redirect, aggregate, grpc or soap`,
 		`routes[4].upstream: unknown upstream "nope" (known: orders, users)`)
 	f("routes: [{upstream: u}]", `routes[0].upstream: unknown upstream "u" (known: none; define one under upstreams)`)
 
