@@ -70,6 +70,9 @@ type exchange struct {
 	// closeDownstream: the client asked to close the connection (its
 	// Connection header, removed as hop-by-hop by admit).
 	closeDownstream bool
+	// wsUpgrade: the request asks for a WebSocket (read before its
+	// Upgrade and Connection headers are removed).
+	wsUpgrade bool
 	// dels are the request header names admit removes; slices of the
 	// request's raw headers.
 	dels [][]byte
@@ -100,6 +103,7 @@ func (x *exchange) reset() {
 	x.ctx, x.snap = nil, nil
 	x.method = 0
 	x.closeDownstream = false
+	x.wsUpgrade = false
 	x.background = false
 	x.first = 0
 	clear(x.dels)

@@ -153,6 +153,8 @@ type instances struct {
 	// current is the gateway's serving snapshot, for Background; nil
 	// outside a gateway (Compile).
 	current *atomic.Pointer[Snapshot]
+	// ws are the gateway's open WebSocket pairs; nil outside a gateway.
+	ws *wsRegistry
 }
 
 // reuse returns prev's instance of builder b for route with an equal key,

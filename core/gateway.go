@@ -101,8 +101,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		written, dropped := g.accessLogCounts()
 		metrics.WriteCounterUint64(w, metricAccessLogLines, written)
 		metrics.WriteCounterUint64(w, metricAccessLogDropped, dropped)
+		metrics.WriteCounterUint64(w, metricWebSocketTotal, g.feats.ws.total.Load())
 	})
-	g.feats = &instances{m: g.metrics, current: &g.snap}
+	g.feats = &instances{m: g.metrics, current: &g.snap, ws: newWSRegistry()}
+	g.metrics.set.GetOrCreateGauge(metricWebSocketOpen, func() float64 { return float64(g.feats.ws.open.Load()) })
 	snap, err := compile(cfg, &opts, nil, g.feats, g.metrics, false)
 	if err != nil {
 		return nil, err
@@ -208,6 +210,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		redirect.ShutdownWithContext(ctx)
 	}
 	err := g.srv.ShutdownWithContext(ctx)
+	g.feats.ws.shutdown(ctx)
 	g.stopOnce.Do(func() {
 		close(g.stopped)
 		g.watch.stop()

@@ -23,6 +23,8 @@ const (
 	metricReloads          = "fastgate_config_reloads_total"
 	metricAccessLogLines   = "fastgate_access_log_lines_total"
 	metricAccessLogDropped = "fastgate_access_log_dropped_total"
+	metricWebSocketOpen    = "fastgate_websocket_connections"
+	metricWebSocketTotal   = "fastgate_websocket_connections_total"
 
 	metricUpstreamHealthy   = "fastgate_upstream_healthy"
 	metricUpstreamEjections = "fastgate_upstream_ejections_total"

@@ -19,6 +19,8 @@ type proxy struct {
 	// timeout bounds the upstream call: the route's timeout or the
 	// upstream's timeouts.request.
 	timeout time.Duration
+	// ws, when the route has websocket, forwards WebSocket upgrades.
+	ws *wsPolicy
 }
 
 var _ Terminal = (*proxy)(nil)
@@ -56,12 +58,19 @@ func (proxyBuilder) Build(e *Env) (Terminal, error) {
 	if d := time.Duration(e.Route.Timeout); d > 0 {
 		p.timeout = d
 	}
+	if w := e.Route.WebSocket; w != nil && e.is != nil && e.is.ws != nil {
+		p.ws = &wsPolicy{idle: w.IdleTimeout.D(), reg: e.is.ws}
+	}
 	return p, nil
 }
 
 // Serve implements Terminal.
 func (p *proxy) Serve(ctx *fasthttp.RequestCtx, r *Request) {
 	x := r.x
+	if x.wsUpgrade && p.ws != nil {
+		p.serveWebSocket(ctx, r)
+		return
+	}
 	req := &ctx.Request
 	// The hash key is read before the rewrite: the client's path and query
 	// identify it.

@@ -181,6 +181,7 @@ func (s *Snapshot) admit(ctx *fasthttp.RequestCtx, x *exchange) bool {
 		h.DelBytes(name)
 	}
 	x.closeDownstream = h.ConnectionClose()
+	x.wsUpgrade = isWebSocketUpgrade(h)
 	x.buf = stripRequestHopByHop(h, x.buf)
 	return true
 }

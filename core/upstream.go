@@ -56,6 +56,9 @@ type Upstream struct {
 	hashKind int
 	hashName string
 	health   *healthChecker
+	// dial is Options.Dial (tests), nil for TCP: connections made outside
+	// the pools (WebSocket) use it too.
+	dial func(string) (net.Conn, error)
 }
 
 // target is one endpoint: its balancing state and its connection pool. A
@@ -83,6 +86,7 @@ type target struct {
 // settings are unchanged; their balancing state is reused in any case.
 func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Conn, error), old *Upstream, m *Metrics) (*Upstream, error) {
 	up := &Upstream{
+		dial:    dial,
 		name:    name,
 		perTry:  u.Timeouts.PerTry.D(),
 		request: u.Timeouts.Request.D(),

@@ -332,6 +332,11 @@ type Route struct {
 	// Cache caches the route's responses in the shared store (top-level
 	// cache). Absent: no caching.
 	Cache *Cache `json:"cache" yaml:"cache"`
+
+	// WebSocket lets the route carry WebSocket connections to its
+	// upstream. Absent: an Upgrade request is proxied as a plain request
+	// (its Upgrade header removed as hop-by-hop).
+	WebSocket *WebSocket `json:"websocket" yaml:"websocket"`
 }
 
 // Match selects requests. All given conditions must hold.

@@ -164,6 +164,9 @@ func (r *Route) setDefaults(index int) {
 		r.Rewrite.Host = RewriteHostTarget
 	}
 	r.setTerminalDefaults()
+	if r.WebSocket != nil {
+		r.WebSocket.setDefaults()
+	}
 }
 
 // setZero sets *v to d when *v is the zero value.

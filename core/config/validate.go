@@ -247,6 +247,7 @@ func validateRoutes(errs *Errors, c *Config) {
 			shapes[i] = templateShape(segs)
 		}
 		validateTerminal(errs, p, r, upstreams, ParamNames(segs), ok)
+		validateWebSocket(errs, p+".websocket", r)
 		validateRewrite(errs, p+".rewrite", &r.Rewrite, segs, ok)
 		nonNegativeDuration(errs, p+".timeout", r.Timeout)
 	}

@@ -160,6 +160,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.setIdentity(ctx)
+	if s.serveWebSocket(ctx) {
+		return
+	}
 	k, bad := s.parseKnobs(ctx)
 	if bad.def != nil {
 		writeKnobError(ctx, &bad)
