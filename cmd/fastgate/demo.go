@@ -81,7 +81,8 @@ fastgate demo is up on %[1]s. Try:
 
   curl -s %[1]s/api/dashboard/1              # aggregation: the user and their orders in one JSON
   curl -si %[1]s/api/catalog/sku-1002        # cached: run it twice, X-Cache MISS then HIT with Age
-`, base, demoToken(cfg))
+  node --experimental-websocket -e "const w=new WebSocket('ws://%[3]s/ws/echo');w.onopen=()=>w.send('hi');w.onmessage=e=>{console.log(e.data);w.close()}"   # WebSocket echo
+`, base, demoToken(cfg), addr)
 	if adminAddr != "off" {
 		fmt.Fprintf(w, `
   curl -s http://%[1]s/metrics | grep fastgate_requests_total   # Prometheus metrics by route

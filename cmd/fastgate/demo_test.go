@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"fastgate/cmd/upstream/stub"
 	"io"
 	"net"
 	"net/http"
@@ -80,6 +81,17 @@ func TestDemo(t *testing.T) {
 	}
 	checkDemoSecurity(t, c, printed)
 	checkDemoAggregateCache(t, c)
+	ws, err := stub.DialWS("127.0.0.1:8080", "/ws/echo", clientWait)
+	if err != nil {
+		t.Fatalf("demo WebSocket: %s", err)
+	}
+	if err := ws.Send(stub.WSText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if op, got, err := ws.Receive(clientWait); err != nil || op != stub.WSText || string(got) != "hi" {
+		t.Fatalf("demo WebSocket echo: %d %q %v", op, got, err)
+	}
+	ws.Close()
 	if c, err := net.Dial("tcp4", "127.0.0.1:9901"); err != nil {
 		t.Fatalf("admin API: %s", err)
 	} else {
