@@ -26,7 +26,7 @@ routes:
   - {name: nows, match: {path: "/nows/{rest:*}"}, upstream: nows, websocket: {}}
 `
 
-func startWS(t *testing.T) *coretest.Gateway {
+func startWS(t testing.TB) *coretest.Gateway {
 	t.Helper()
 	return coretest.Start(t, wsConfig, core.Options{}, map[string]fasthttp.RequestHandler{
 		"10.0.0.1:80": stub.New(stub.Options{Name: "echo", Echo: true}).Handler,
@@ -34,7 +34,7 @@ func startWS(t *testing.T) *coretest.Gateway {
 	})
 }
 
-func dialWS(t *testing.T, gw *coretest.Gateway, path string) *stub.WSConn {
+func dialWS(t testing.TB, gw *coretest.Gateway, path string) *stub.WSConn {
 	t.Helper()
 	c, err := gw.DialFrom("127.0.0.1")
 	if err != nil {
