@@ -34,4 +34,3 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 		})
 	}
 }
-
