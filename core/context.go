@@ -78,6 +78,13 @@ func (r *Request) Path() []byte {
 	return r.x.path
 }
 
+// Call returns the request's own upstream call, for a terminal that calls
+// one upstream with Upstream.Do or Invoke (the proxy's is it too): the
+// access log reports its upstream and target, and the gateway observes its
+// latency at the request's end with the request's one clock read. It is
+// valid for the request's life and zero at its start.
+func (r *Request) Call() *Call { return &r.x.call }
+
 // Consumer returns the consumer authentication set, or nil.
 func (r *Request) Consumer() *Consumer {
 	if r.x == nil {
