@@ -15,12 +15,16 @@ import (
 
 // startDemoServices starts a demo service on every target of every
 // upstream of the demo config: users, orders and products serve their demo
-// JSON APIs, any other upstream echoes requests.
+// JSON APIs, currency the SOAP demo, any other upstream echoes requests.
 func startDemoServices(cfg *config.Config, log *slog.Logger) (stop func(), err error) {
 	var running []*stub.Running
+	var others []func()
 	stop = func() {
 		for _, r := range running {
 			r.Close() //nolint:errcheck
+		}
+		for _, s := range others {
+			s()
 		}
 	}
 	names := make([]string, 0, len(cfg.Upstreams))
@@ -42,6 +46,16 @@ func startDemoServices(cfg *config.Config, log *slog.Logger) (stop func(), err e
 				stop()
 				return nil, err
 			}
+			if start := demoServers[name]; start != nil {
+				s, bound, err := start(addr)
+				if err != nil {
+					stop()
+					return nil, fmt.Errorf("demo service %s on %s: %w (is the port taken?)", name, addr, err)
+				}
+				others = append(others, s)
+				log.Info("demo service started", "name", name, "addr", bound)
+				continue
+			}
 			r, err := stub.Start(addr, opts)
 			if err != nil {
 				stop()
@@ -52,6 +66,11 @@ func startDemoServices(cfg *config.Config, log *slog.Logger) (stop func(), err e
 		}
 	}
 	return stop, nil
+}
+
+// demoServers start the demo services that are no stub, by upstream name.
+var demoServers = map[string]func(addr string) (stop func(), bound string, err error){
+	"currency": stub.StartSOAPDemo,
 }
 
 // printDemo prints curl lines that work against the demo as printed. cfg
@@ -81,6 +100,8 @@ fastgate demo is up on %[1]s. Try:
 
   curl -s %[1]s/api/dashboard/1              # aggregation: the user and their orders in one JSON
   curl -si %[1]s/api/catalog/sku-1002        # cached: run it twice, X-Cache MISS then HIT with Age
+  curl -s '%[1]s/api/convert/EUR/USD?amount=10'   # JSON to a SOAP service and back
+  curl -s '%[1]s/api/convert/EUR/XXX?amount=10'   # a SOAP fault as a JSON 400
   node --experimental-websocket -e "const w=new WebSocket('ws://%[3]s/ws/echo');w.onopen=()=>w.send('hi');w.onmessage=e=>{console.log(e.data);w.close()}"   # WebSocket echo
 `, base, demoToken(cfg), addr)
 	if adminAddr != "off" {

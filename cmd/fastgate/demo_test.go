@@ -81,6 +81,12 @@ func TestDemo(t *testing.T) {
 	}
 	checkDemoSecurity(t, c, printed)
 	checkDemoAggregateCache(t, c)
+	if status, body, _ := get("http://127.0.0.1:8080/api/convert/EUR/USD?amount=10"); status != 200 || !strings.Contains(body, `"Result":"11.00"`) {
+		t.Fatalf("SOAP conversion: %d %s", status, body)
+	}
+	if status, body, _ := get("http://127.0.0.1:8080/api/convert/EUR/XXX?amount=10"); status != 400 || !strings.Contains(body, "fault_code") {
+		t.Fatalf("SOAP fault: %d %s", status, body)
+	}
 	ws, err := stub.DialWS("127.0.0.1:8080", "/ws/echo", clientWait)
 	if err != nil {
 		t.Fatalf("demo WebSocket: %s", err)
