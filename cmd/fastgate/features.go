@@ -31,11 +31,13 @@ func features(log *slog.Logger) (o core.Options, c *cache.Builder, cleanup func(
 	au := auth.NewBuilder(auth.Options{Logger: log})
 	c = cache.NewBuilder(cache.Options{Logger: log})
 	o.Filters = []core.FilterBuilder{headers.Security{}, ipfilter.Builder{}, cors.Builder{}, au, rl, c, headers.Transforms{}}
-	o.Terminals = []core.TerminalBuilder{static.Builder{}, redirect.Builder{}, aggregate.Builder{}, &grpc.Builder{}, &soap.Builder{}}
+	gb := &grpc.Builder{}
+	o.Terminals = []core.TerminalBuilder{static.Builder{}, redirect.Builder{}, aggregate.Builder{}, gb, &soap.Builder{}}
 	o.Unrouted = headers.Unrouted
 	return o, c, func() {
 		rl.Close()
 		au.Close()
 		c.Close()
+		gb.Close()
 	}
 }
