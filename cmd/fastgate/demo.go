@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -68,9 +71,41 @@ func startDemoServices(cfg *config.Config, log *slog.Logger) (stop func(), err e
 	return stop, nil
 }
 
+// demoProtoVar names, in the demo config, the inventory service's .proto,
+// which the binary carries and writes to a temporary file on first use.
+const demoProtoVar = "FASTGATE_DEMO_INVENTORY_PROTO"
+
+var demoProto struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// demoLookupEnv is os.LookupEnv, and the path of the embedded inventory
+// proto for demoProtoVar.
+func demoLookupEnv(name string) (string, bool) {
+	if name != demoProtoVar {
+		return os.LookupEnv(name)
+	}
+	demoProto.once.Do(func() {
+		dir, err := os.MkdirTemp("", "fastgate-demo-")
+		if err != nil {
+			demoProto.err = err
+			return
+		}
+		demoProto.path = filepath.Join(dir, "inventory.proto")
+		demoProto.err = os.WriteFile(demoProto.path, []byte(stub.InventoryProto), 0o644)
+	})
+	if demoProto.err != nil {
+		return "", false
+	}
+	return demoProto.path, true
+}
+
 // demoServers start the demo services that are no stub, by upstream name.
 var demoServers = map[string]func(addr string) (stop func(), bound string, err error){
-	"currency": stub.StartSOAPDemo,
+	"currency":  stub.StartSOAPDemo,
+	"inventory": stub.StartGRPCInventory,
 }
 
 // printDemo prints curl lines that work against the demo as printed. cfg
@@ -102,6 +137,8 @@ fastgate demo is up on %[1]s. Try:
   curl -si %[1]s/api/catalog/sku-1002        # cached: run it twice, X-Cache MISS then HIT with Age
   curl -s '%[1]s/api/convert/EUR/USD?amount=10'   # JSON to a SOAP service and back
   curl -s '%[1]s/api/convert/EUR/XXX?amount=10'   # a SOAP fault as a JSON 400
+  curl -s %[1]s/api/stock/sku-1001           # JSON to a gRPC unary call (examples/inventory.proto)
+  curl -s %[1]s/inv/v1/stock/sku-9           # a whole gRPC service by its google.api.http annotations; NOT_FOUND as 404
   node --experimental-websocket -e "const w=new WebSocket('ws://%[3]s/ws/echo');w.onopen=()=>w.send('hi');w.onmessage=e=>{console.log(e.data);w.close()}"   # WebSocket echo
 `, base, demoToken(cfg), addr)
 	if adminAddr != "off" {

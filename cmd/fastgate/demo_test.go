@@ -87,6 +87,12 @@ func TestDemo(t *testing.T) {
 	if status, body, _ := get("http://127.0.0.1:8080/api/convert/EUR/XXX?amount=10"); status != 400 || !strings.Contains(body, "fault_code") {
 		t.Fatalf("SOAP fault: %d %s", status, body)
 	}
+	if status, body, _ := get("http://127.0.0.1:8080/api/stock/sku-1002"); status != 200 || !strings.Contains(body, `"sku":"sku-1002"`) {
+		t.Fatalf("gRPC transcoding: %d %s", status, body)
+	}
+	if status, body, _ := get("http://127.0.0.1:8080/inv/v1/stock/sku-9"); status != 404 || !strings.Contains(body, `"code":"NOT_FOUND"`) {
+		t.Fatalf("gRPC NOT_FOUND: %d %s", status, body)
+	}
 	ws, err := stub.DialWS("127.0.0.1:8080", "/ws/echo", clientWait)
 	if err != nil {
 		t.Fatalf("demo WebSocket: %s", err)

@@ -70,7 +70,7 @@ func loadConfig(o *options) (*config.Config, error) {
 	case o.demo && o.configPath != "":
 		return nil, errorf("-demo and -config exclude each other: -demo serves the embedded demo config")
 	case o.demo:
-		cfg, err = config.ParseChecked(examples.Demo, "yaml", os.LookupEnv, &o.defaults)
+		cfg, err = config.ParseChecked(examples.Demo, "yaml", demoLookupEnv, &o.defaults)
 	case o.configPath != "":
 		cfg, err = config.LoadChecked(o.configPath, &o.defaults)
 	default:
