@@ -90,21 +90,11 @@ func (up *Upstream) Name() string { return up.name }
 // Do allocates nothing. It is safe for concurrent use; req, resp and c
 // belong to the caller's goroutine.
 func (up *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, c *Call) *Error {
-	c.up = up
-	if !up.breaker.TryBegin() {
-		up.metrics.breakerRequests.Inc()
+	if !up.begin(c) {
 		return errBreakerOpen
 	}
 	defer up.breaker.End()
-	now := c.Start
-	if now.IsZero() {
-		now = time.Now()
-		c.Start = now
-	}
-	deadline := c.Deadline
-	if deadline.IsZero() {
-		deadline = now.Add(up.request)
-	}
+	now, deadline := c.Start, c.deadline()
 	var pending *lb.Breaker
 	if up.pending {
 		pending = up.breaker
@@ -203,6 +193,29 @@ func (up *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, c *Call) 
 		resp.Reset()
 		i = j
 	}
+}
+
+// begin opens c on the upstream: c's start (now, when unset), and a slot
+// of the circuit breaker, which the caller ends; false when it is open.
+func (up *Upstream) begin(c *Call) bool {
+	c.up = up
+	if !up.breaker.TryBegin() {
+		up.metrics.breakerRequests.Inc()
+		return false
+	}
+	if c.Start.IsZero() {
+		c.Start = time.Now()
+	}
+	return true
+}
+
+// deadline is the call's deadline: its own, or the upstream's request
+// timeout from its start.
+func (c *Call) deadline() time.Time {
+	if c.Deadline.IsZero() {
+		return c.Start.Add(c.up.request)
+	}
+	return c.Deadline
 }
 
 // retryAfterPastDeadline reports whether resp has a Retry-After that asks

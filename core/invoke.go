@@ -37,21 +37,11 @@ type Outcome struct {
 // breaker, a connection failure (502), a timeout (504). It does not
 // allocate; attempt may.
 func (up *Upstream) Invoke(c *Call, idempotent bool, attempt func(addr string, deadline time.Time) Outcome) *Error {
-	c.up = up
-	if !up.breaker.TryBegin() {
-		up.metrics.breakerRequests.Inc()
+	if !up.begin(c) {
 		return errBreakerOpen
 	}
 	defer up.breaker.End()
-	now := c.Start
-	if now.IsZero() {
-		now = time.Now()
-		c.Start = now
-	}
-	deadline := c.Deadline
-	if deadline.IsZero() {
-		deadline = now.Add(up.request)
-	}
+	now, deadline := c.Start, c.deadline()
 	i := up.balancer.Pick(c.Key, 0)
 	if i < 0 {
 		return errNoTarget

@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed demo.yaml
 var Demo []byte
+
+// InventoryProto is the demo gRPC inventory service (inventory.proto),
+// which cmd/upstream's stub serves and the demo's grpc routes call.
+//
+//go:embed inventory.proto
+var InventoryProto string

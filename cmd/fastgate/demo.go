@@ -14,6 +14,7 @@ import (
 
 	"fastgate/cmd/upstream/stub"
 	"fastgate/core/config"
+	"fastgate/examples"
 )
 
 // startDemoServices starts a demo service on every target of every
@@ -94,7 +95,7 @@ func demoLookupEnv(name string) (string, bool) {
 			return
 		}
 		demoProto.path = filepath.Join(dir, "inventory.proto")
-		demoProto.err = os.WriteFile(demoProto.path, []byte(stub.InventoryProto), 0o644)
+		demoProto.err = os.WriteFile(demoProto.path, []byte(examples.InventoryProto), 0o644)
 	})
 	if demoProto.err != nil {
 		return "", false

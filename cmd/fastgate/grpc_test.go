@@ -22,18 +22,6 @@ func inventoryProto(t *testing.T) string {
 	return filepath.Join(root, "examples", "inventory.proto")
 }
 
-// TestInventoryProtoInSync keeps the stub's copy of the demo proto equal
-// to examples/inventory.proto.
-func TestInventoryProtoInSync(t *testing.T) {
-	b, err := os.ReadFile(inventoryProto(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(b) != stub.InventoryProto {
-		t.Fatalf("stub.InventoryProto differs from examples/inventory.proto: copy the file into cmd/upstream/stub/grpcdemo.go")
-	}
-}
-
 // TestGRPC runs fastgate with grpc routes to the demo inventory service
 // (a grpc-go server in the test process): a GET and a POST transcoded, by
 // method and by a service's google.api.http annotations, and a NOT_FOUND

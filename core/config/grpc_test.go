@@ -2,22 +2,11 @@ package config
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 )
 
 func TestValidateGRPC(t *testing.T) {
-	f := func(routes string, want ...string) {
-		t.Helper()
-		err := validate(t, validBase+routes)
-		got := ""
-		if err != nil {
-			got = err.Error()
-		}
-		if w := strings.Join(want, "\n"); got != w {
-			t.Fatalf("Validate(%s):\ngot\n%s\nwant\n%s", routes, got, w)
-		}
-	}
+	f := func(routes string, want ...string) { t.Helper(); wantProblems(t, routes, want...) }
 	f(`routes:
   - match: {path: "/stock/{sku}"}
     grpc:

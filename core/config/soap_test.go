@@ -3,22 +3,11 @@ package config
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
 func TestValidateSOAP(t *testing.T) {
-	f := func(routes string, want ...string) {
-		t.Helper()
-		err := validate(t, validBase+routes)
-		got := ""
-		if err != nil {
-			got = err.Error()
-		}
-		if w := strings.Join(want, "\n"); got != w {
-			t.Fatalf("Validate(%s):\ngot\n%s\nwant\n%s", routes, got, w)
-		}
-	}
+	f := func(routes string, want ...string) { t.Helper(); wantProblems(t, routes, want...) }
 	f(`routes:
   - match: {path: "/c/{from}/{to}"}
     soap:

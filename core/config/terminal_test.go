@@ -1,22 +1,11 @@
 package config
 
 import (
-	"strings"
 	"testing"
 )
 
 func TestValidateTerminals(t *testing.T) {
-	f := func(routes string, want ...string) {
-		t.Helper()
-		err := validate(t, validBase+routes)
-		got := ""
-		if err != nil {
-			got = err.Error()
-		}
-		if w := strings.Join(want, "\n"); got != w {
-			t.Fatalf("Validate(%s):\ngot\n%s\nwant\n%s", routes, got, w)
-		}
-	}
+	f := func(routes string, want ...string) { t.Helper(); wantProblems(t, routes, want...) }
 	f(`routes:
   - {match: {path: /health}, static: {body: ok}}
   - {match: {path: "/old/{id}"}, redirect: {url: "https://new.example.com/u/{id}", status: 308, keep_query: true}}

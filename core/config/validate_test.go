@@ -21,6 +21,20 @@ func validate(t *testing.T, data string) error {
 	return c.Validate()
 }
 
+// wantProblems checks that validBase+routes validates with exactly want,
+// one problem per line, in order (none: valid).
+func wantProblems(t *testing.T, routes string, want ...string) {
+	t.Helper()
+	err := validate(t, validBase+routes)
+	got := ""
+	if err != nil {
+		got = err.Error()
+	}
+	if w := strings.Join(want, "\n"); got != w {
+		t.Fatalf("Validate(%s):\ngot\n%s\nwant\n%s", routes, got, w)
+	}
+}
+
 func TestValidateOK(t *testing.T) {
 	f := func(data string) {
 		t.Helper()

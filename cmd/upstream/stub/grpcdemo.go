@@ -2,6 +2,7 @@ package stub
 
 import (
 	"context"
+	"fastgate/examples"
 	"net"
 	"strconv"
 	"sync"
@@ -19,84 +20,13 @@ import (
 	fgrpc "fastgate/core/grpc"
 )
 
-// InventoryProto is examples/inventory.proto, the demo gRPC inventory
-// service, held here so the stub needs no file at run time (a test keeps
-// the two equal).
-const InventoryProto = `// The demo inventory service: fastgate's grpc terminal transcodes
-// HTTP/JSON to it (cmd/upstream's stub serves it, StartGRPCInventory).
-// Keep cmd/upstream/stub/grpcdemo.go's InventoryProto equal to this file.
-syntax = "proto3";
-
-package inventory.v1;
-
-import "google/api/annotations.proto";
-import "google/protobuf/timestamp.proto";
-
-// Inventory tells and reserves the stock of the demo products.
-service Inventory {
-  // GetStock answers a SKU's stock; NOT_FOUND for an unknown SKU.
-  rpc GetStock(GetStockRequest) returns (Stock) {
-    option (google.api.http) = {get: "/v1/stock/{sku}"};
-  }
-  // ListStock answers every SKU with at least min_available in stock.
-  rpc ListStock(ListStockRequest) returns (ListStockResponse) {
-    option (google.api.http) = {
-      get: "/v1/stock"
-      response_body: "items"
-    };
-  }
-  // Reserve takes quantity of a SKU's stock: INVALID_ARGUMENT for a
-  // quantity < 1, FAILED_PRECONDITION when not enough is left.
-  rpc Reserve(ReserveRequest) returns (Reservation) {
-    option (google.api.http) = {
-      post: "/v1/stock/{sku}:reserve"
-      body: "*"
-    };
-  }
-}
-
-message GetStockRequest {
-  string sku = 1;
-  // warehouse narrows the answer to one warehouse; empty: all.
-  string warehouse = 2;
-}
-
-message Stock {
-  string sku = 1;
-  string name = 2;
-  int32 available = 3;
-  string warehouse = 4;
-  google.protobuf.Timestamp updated_at = 5;
-}
-
-message ListStockRequest {
-  int32 min_available = 1;
-}
-
-message ListStockResponse {
-  repeated Stock items = 1;
-}
-
-message ReserveRequest {
-  string sku = 1;
-  int32 quantity = 2;
-}
-
-message Reservation {
-  string id = 1;
-  string sku = 2;
-  int32 quantity = 3;
-  int32 remaining = 4;
-}
-`
-
-// StartGRPCInventory serves the demo inventory service (InventoryProto)
+// StartGRPCInventory serves the demo inventory service (examples.InventoryProto)
 // over h2c gRPC on addr ("127.0.0.1:0" for any port): GetStock, ListStock
 // and Reserve over the demo products (DemoProductList), each with some
 // stock; every answer carries the header metadata x-stock-source: stub.
 // stop stops the server at once; boundAddr is the address it listens on.
 func StartGRPCInventory(addr string) (stop func(), boundAddr string, err error) {
-	fd, err := fgrpc.CompileSource("inventory.proto", InventoryProto)
+	fd, err := fgrpc.CompileSource("inventory.proto", examples.InventoryProto)
 	if err != nil {
 		return nil, "", err
 	}
