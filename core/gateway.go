@@ -87,6 +87,8 @@ type Gateway struct {
 	stopped  chan struct{}
 	stopOnce sync.Once
 	redirect *fasthttp.Server
+	// h2 are the listeners serving HTTP/2 too (guarded by mu).
+	h2 []*h2Listener
 }
 
 // New compiles cfg, which must have had SetDefaults and passed Validate, and
@@ -174,7 +176,7 @@ func (g *Gateway) Listen() (net.Listener, error) {
 // Serve serves requests from ln until Shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	g.serving.Store(true)
-	return g.srv.Serve(ln)
+	return g.srv.Serve(g.wrapHTTP2(ln))
 }
 
 // ServeRedirect serves the HTTP-to-HTTPS redirect listener (tls.redirect_listen)
@@ -209,6 +211,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if redirect != nil {
 		redirect.ShutdownWithContext(ctx)
 	}
+	g.shutdownHTTP2(ctx)
 	err := g.srv.ShutdownWithContext(ctx)
 	g.feats.ws.shutdown(ctx)
 	g.stopOnce.Do(func() {

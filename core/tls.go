@@ -83,9 +83,13 @@ func (g *Gateway) tlsConfig() *tls.Config {
 	if g.snap.Load().cfg.TLS.MinVersion == "1.3" {
 		minVersion = tls.VersionTLS13
 	}
+	protos := []string{"http/1.1"}
+	if g.snap.Load().cfg.Server.HTTP2 {
+		protos = []string{"h2", "http/1.1"}
+	}
 	return &tls.Config{
 		MinVersion: minVersion,
-		NextProtos: []string{"http/1.1"},
+		NextProtos: protos,
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			cs := g.snap.Load().certs
 			if cs == nil {

@@ -125,6 +125,18 @@ type Server struct {
 	// stripped.
 	StripRequestHeaders []string `json:"strip_request_headers" yaml:"strip_request_headers"`
 
+	// HTTP2 serves HTTP/2 on a TLS listener to clients that ask for it by
+	// ALPN ("h2"), through the same routes and filters as HTTP/1.1.
+	// Default false: HTTP/1.1 only.
+	HTTP2 bool `json:"http2" yaml:"http2"`
+
+	// H2C serves cleartext HTTP/2 with prior knowledge (a client that
+	// starts with the HTTP/2 preface) on a plain listener, beside
+	// HTTP/1.1. Telling them apart reads the first bytes of every
+	// connection, which costs HTTP/1.1 connections fasthttp's writev path
+	// and the client watchdog. Default false.
+	H2C bool `json:"h2c" yaml:"h2c"`
+
 	// UnderscoreHeaders is what happens to request headers whose names
 	// contain '_' (X_Forwarded_For), which many frameworks (CGI, WSGI,
 	// PHP, Rails) fold onto the '-' name the gateway controls: "drop"

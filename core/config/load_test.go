@@ -223,7 +223,7 @@ func TestParseErrors(t *testing.T) {
 		`upstreams["my svc"].targets[0].wieght: unknown field "wieght" (known: url, weight); did you mean "weight"?`+"\n"+
 			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, hash, targets, pool, timeouts, retries, health, circuit_breaker)`)
 	f("json", `{"server": {"concurency": 5}}`,
-		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, drain_timeout, trusted_proxies, strip_request_headers, underscore_headers); did you mean "concurrency"?`)
+		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, drain_timeout, trusted_proxies, strip_request_headers, http2, h2c, underscore_headers); did you mean "concurrency"?`)
 
 	// type mismatches name the path and the expected type
 	f("yaml", "upstreams: {users: {pool: {max_conns: many}}}",
