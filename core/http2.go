@@ -203,7 +203,13 @@ func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			req.Header.Add(k, v)
 		}
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	var stream *h2Stream
+	if isGRPC(r) {
+		// A route with protocol: grpc streams it; any other answers from
+		// the (empty) request body.
+		stream = &h2Stream{w: w, r: r}
+		ctx.SetUserValue(h2StreamKey, stream)
+	} else if r.Body != nil && r.Body != http.NoBody {
 		max := cfg.Server.MaxRequestBody.Int()
 		body, err := io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
 		if err != nil || len(body) > max {
@@ -217,6 +223,9 @@ func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.SetBody(body)
 	}
 	h.g.Handler(ctx)
+	if stream != nil && stream.handled {
+		return
+	}
 	resp := &ctx.Response
 	hdr := w.Header()
 	for k, v := range resp.Header.All() {

@@ -21,6 +21,8 @@ type proxy struct {
 	timeout time.Duration
 	// ws, when the route has websocket, forwards WebSocket upgrades.
 	ws *wsPolicy
+	// grpc: the route passes gRPC through (protocol: grpc).
+	grpc bool
 }
 
 var _ Terminal = (*proxy)(nil)
@@ -58,6 +60,7 @@ func (proxyBuilder) Build(e *Env) (Terminal, error) {
 	if d := time.Duration(e.Route.Timeout); d > 0 {
 		p.timeout = d
 	}
+	p.grpc = e.Route.Protocol == config.ProtocolGRPC
 	if w := e.Route.WebSocket; w != nil && e.is != nil && e.is.ws != nil {
 		p.ws = &wsPolicy{idle: w.IdleTimeout.D(), reg: e.is.ws}
 	}
@@ -69,6 +72,14 @@ func (p *proxy) Serve(ctx *fasthttp.RequestCtx, r *Request) {
 	x := r.x
 	if x.wsUpgrade && p.ws != nil {
 		p.serveWebSocket(ctx, r)
+		return
+	}
+	if p.grpc {
+		if s := h2StreamOf(ctx); s != nil {
+			p.serveGRPC(ctx, r, s)
+		} else {
+			WriteError(&ctx.Response, errGRPCNeedsHTTP2, x.requestID)
+		}
 		return
 	}
 	req := &ctx.Request

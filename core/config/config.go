@@ -345,6 +345,12 @@ type Route struct {
 	// cache). Absent: no caching.
 	Cache *Cache `json:"cache" yaml:"cache"`
 
+	// Protocol is what the proxy speaks to the upstream: "http" (HTTP/1.1,
+	// the default) or "grpc": gRPC passed through as it is (HTTP/2 to h2c
+	// targets, streams and trailers included), for gRPC clients reaching
+	// the gateway over HTTP/2 (server.http2 or server.h2c).
+	Protocol string `json:"protocol" yaml:"protocol"`
+
 	// WebSocket lets the route carry WebSocket connections to its
 	// upstream. Absent: an Upgrade request is proxied as a plain request
 	// (its Upgrade header removed as hop-by-hop).

@@ -248,6 +248,7 @@ func validateRoutes(errs *Errors, c *Config) {
 		}
 		validateTerminal(errs, p, r, upstreams, ParamNames(segs), ok)
 		validateWebSocket(errs, p+".websocket", r)
+		validateProtocol(errs, p+".protocol", r)
 		validateRewrite(errs, p+".rewrite", &r.Rewrite, segs, ok)
 		nonNegativeDuration(errs, p+".timeout", r.Timeout)
 	}

@@ -18,6 +18,28 @@ func (w *WebSocket) setDefaults() {
 	setZero(&w.IdleTimeout, DefaultWebSocketIdleTimeout)
 }
 
+// Route protocols.
+const (
+	ProtocolHTTP = "http"
+	ProtocolGRPC = "grpc"
+)
+
+// validateProtocol checks a route's protocol.
+func validateProtocol(errs *Errors, path string, r *Route) {
+	switch r.Protocol {
+	case "", ProtocolHTTP:
+	case ProtocolGRPC:
+		if r.Terminal() != "" && r.Terminal() != TerminalProxy {
+			errs.add(path, fmt.Sprintf("grpc passthrough needs a route with an upstream; this route is %s (for JSON to gRPC, use the grpc terminal)", r.Terminal()))
+		}
+		if r.WebSocket != nil {
+			errs.add(path, "grpc and websocket exclude each other")
+		}
+	default:
+		errs.add(path, fmt.Sprintf("%q: want http or grpc", r.Protocol))
+	}
+}
+
 // validateWebSocket checks a route's websocket settings.
 func validateWebSocket(errs *Errors, path string, r *Route) {
 	if r.WebSocket == nil {
