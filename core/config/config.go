@@ -184,8 +184,13 @@ type Upstream struct {
 	// them, not allowed with other balancers.
 	Hash Hash `json:"hash" yaml:"hash"`
 
-	// Targets are the upstream endpoints. At least one.
+	// Targets are the upstream endpoints. At least one, unless Discovery
+	// finds them; with Discovery, those listed serve until its first
+	// answer.
 	Targets []Target `json:"targets" yaml:"targets"`
+
+	// Discovery finds the targets at run time (DNS, etcd, a file).
+	Discovery *Discovery `json:"discovery,omitempty" yaml:"discovery"`
 
 	// Pool tunes the connection pool to each target; zero fields take the
 	// -upstream-* flags' values.

@@ -134,6 +134,9 @@ func (u *Upstream) setDefaults(d *Defaults) {
 			u.Targets[i].Weight = 1
 		}
 	}
+	if u.Discovery != nil {
+		u.Discovery.setDefaults()
+	}
 	u.Pool.setDefaults(&d.Pool)
 	setZero(&u.Timeouts.Connect, d.Timeouts.Connect)
 	setZero(&u.Timeouts.Request, d.Timeouts.Request)

@@ -183,6 +183,9 @@ func (c *Config) Redacted() *Config {
 		for i := range u.Targets {
 			u.Targets[i].URL = redactURL(u.Targets[i].URL)
 		}
+		if d := u.Discovery; d != nil && d.Password != "" {
+			d.Password = Redacted
+		}
 	}
 	for _, j := range r.JWT {
 		if j == nil {

@@ -174,10 +174,28 @@ func validateUpstream(errs *Errors, path, name string, u *Upstream) {
 		return
 	}
 	validateBalancer(errs, path+".balancer", u.Balancer)
-	validateTargets(errs, path+".targets", u.Targets)
+	if u.Discovery != nil {
+		validateDiscovery(errs, path+".discovery", u.Discovery)
+		if len(u.Targets) > 0 {
+			validateTargets(errs, path+".targets", u.Targets)
+		}
+	} else {
+		validateTargets(errs, path+".targets", u.Targets)
+	}
 	validatePool(errs, path+".pool", &u.Pool)
 	validateTimeouts(errs, path+".timeouts", &u.Timeouts)
 	validateResilience(errs, path, u)
+}
+
+// ValidateTargets checks a target list set at run time (discovery, the
+// admin API) as Validate checks an upstream's targets; path prefixes the
+// problems. An empty list is allowed.
+func ValidateTargets(path string, targets []Target) error {
+	var errs Errors
+	if len(targets) > 0 {
+		validateTargets(&errs, path, targets)
+	}
+	return errs.err()
 }
 
 func validateTargets(errs *Errors, path string, targets []Target) {
