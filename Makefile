@@ -32,7 +32,7 @@ test-long: deps ## wall-clock runs kept out of make test (-tags long): rate-limi
 	$(GO) vet -tags long $(PKGS)
 	$(GO) test -count=1 -tags long -v -run 'Accuracy|LatencyFigures|StreamingBoundedRSS' $(PKGS)
 
-deps: ## install redis-server, nginx, haproxy, wrk, node when missing (apt-get, as root)
+deps: ## install redis-server, nginx, haproxy, etcd, chromium, wrk, node when missing (apt-get, as root)
 	@bash .ci/deps
 
 loadtest: build ## run SCENARIO=smoke|load|stress|spike|soak|reload-under-load|upstream-failure against a fresh upstream + gateway; exit 1 if a threshold fails
