@@ -53,6 +53,11 @@ type Options struct {
 	// security headers. It returns nil when there is nothing to add; the
 	// function it returns must not allocate.
 	Unrouted func(cfg *config.Config) func(ctx *fasthttp.RequestCtx)
+	// OnApply, when set, is called after every successful Apply (not at
+	// New) with the config just applied, under the apply lock: it must not
+	// block, nor call Apply or SetTargets (it may start goroutines that
+	// do). The discovery manager syncs its sources with it.
+	OnApply func(cfg *config.Config)
 }
 
 // Gateway serves requests on one listener with the current Snapshot, and
@@ -67,9 +72,15 @@ type Gateway struct {
 	feats   *instances
 	watch   *watchdog
 
-	// applyMu serializes Apply, which builds the next snapshot (features
-	// may dial) without holding mu.
+	// applyMu serializes Apply and SetTargets, which build the next
+	// snapshot (features may dial) without holding mu, and guards base
+	// and overrides.
 	applyMu sync.Mutex
+	// base is the config last applied (New, Apply); overrides are the
+	// upstreams' target lists set at run time (SetTargets), applied over
+	// base's.
+	base      *config.Config
+	overrides map[string]targetOverride
 	// mu guards live and accessLog.
 	mu sync.Mutex
 	// live are the snapshots that may still serve requests: the current
@@ -89,6 +100,10 @@ type Gateway struct {
 	redirect *fasthttp.Server
 	// h2 are the listeners serving HTTP/2 too (guarded by mu).
 	h2 []*h2Listener
+	// leaving are targets removed from their upstream whose retired
+	// snapshot left a streamed response running on them (guarded by mu),
+	// listed as draining until it ends.
+	leaving map[string][]*target
 }
 
 // New compiles cfg, which must have had SetDefaults and passed Validate, and
@@ -97,7 +112,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	g := &Gateway{log: opts.Logger, opts: opts, stopped: make(chan struct{})}
+	g := &Gateway{log: opts.Logger, opts: opts, stopped: make(chan struct{}), base: cfg,
+		overrides: make(map[string]targetOverride), leaving: make(map[string][]*target)}
 	g.metrics = newMetrics(g.inflight)
 	g.metrics.set.RegisterMetricsWriter(func(w io.Writer) {
 		written, dropped := g.accessLogCounts()
@@ -246,12 +262,34 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 func (g *Gateway) Apply(cfg *config.Config) error {
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
+	prev := g.overrides
+	g.overrides = g.keepOverrides(cfg)
+	if err := g.swap(g.effective(cfg)); err != nil {
+		g.overrides = prev
+		return err
+	}
+	g.base = cfg
+	if g.opts.OnApply != nil {
+		g.opts.OnApply(cfg)
+	}
+	return nil
+}
+
+// swap compiles cfg and makes it serve new requests; the replaced snapshot
+// retires once drained. g.applyMu must be held.
+func (g *Gateway) swap(cfg *config.Config) error {
 	old := g.snap.Load()
 	next, err := compile(cfg, &g.opts, old, g.feats, g.metrics, false)
 	if err != nil {
 		return err
 	}
 	next.watch = g.watch
+	for name, o := range g.overrides {
+		if next.sources == nil {
+			next.sources = make(map[string]string, len(g.overrides))
+		}
+		next.sources[name] = o.source
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := g.attachAccessLog(next, old); err != nil {
@@ -306,6 +344,7 @@ func (g *Gateway) retire(old *Snapshot) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	cur := g.snap.Load()
+	g.keepLeaving(old, cur)
 	old.closeTargets(cur)
 	old.stopHealth(cur)
 	g.feats.release(old.instances)

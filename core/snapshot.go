@@ -30,8 +30,11 @@ type Snapshot struct {
 	routes    []*route
 	byName    map[string]*route
 	upstreams map[string]*Upstream
-	trusted   []netip.Prefix
-	edge      edge
+	// sources names who set each upstream's targets when not the config
+	// (Gateway.SetTargets).
+	sources map[string]string
+	trusted []netip.Prefix
+	edge    edge
 	// unrouted decorates the answers given before a route matched; nil:
 	// none (Options.Unrouted).
 	unrouted func(ctx *fasthttp.RequestCtx)

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"sort"
 	"time"
 )
@@ -9,6 +10,8 @@ import (
 type UpstreamStatus struct {
 	Name     string `json:"name"`
 	Balancer string `json:"balancer"`
+	// Source names who set the targets: config, admin, dns, etcd or file.
+	Source   string `json:"source"`
 	InFlight int64  `json:"in_flight"`
 	Panic    bool   `json:"panic"`
 	// Available counts the targets that are healthy and not ejected;
@@ -21,6 +24,9 @@ type UpstreamStatus struct {
 	Breaker           BreakerStatus  `json:"breaker"`
 	Budget            BudgetStatus   `json:"retry_budget"`
 	Targets           []TargetStatus `json:"targets"`
+	// Draining are targets the current list dropped that requests begun
+	// before the change may still use.
+	Draining []TargetStatus `json:"draining,omitempty"`
 }
 
 // BreakerStatus is the state of an upstream's circuit breaker; limits of 0
@@ -62,11 +68,18 @@ type TargetStatus struct {
 // Upstreams returns the state of the current snapshot's upstreams, sorted
 // by name.
 func (g *Gateway) Upstreams() []UpstreamStatus {
+	g.mu.Lock()
 	s := g.snap.Load()
+	draining := make(map[string][]*target)
+	for name := range s.upstreams {
+		draining[name] = g.drainingTargets(s, name)
+	}
+	g.mu.Unlock()
 	out := make([]UpstreamStatus, 0, len(s.upstreams))
 	for name, up := range s.upstreams {
 		us := UpstreamStatus{
 			Name:     name,
+			Source:   cmp.Or(s.sources[name], SourceConfig),
 			Balancer: s.cfg.Upstreams[name].Balancer,
 			InFlight: up.set.InFlight(),
 			Panic:    up.set.Panic(),
@@ -88,27 +101,35 @@ func (g *Gateway) Upstreams() []UpstreamStatus {
 			Requests: b.Active(), Retries: up.budget.Retries(), Exhausted: up.budget.Exhausted(),
 		}
 		for _, t := range up.targets {
-			l := t.lb
-			ts := TargetStatus{
-				Addr:                t.addr,
-				Weight:              l.Weight(),
-				InFlight:            l.InFlight(),
-				Available:           l.Available(),
-				Healthy:             l.Healthy(),
-				Ejected:             l.Ejected(),
-				TimesEjected:        l.TimesEjected(),
-				ConsecutiveFailures: l.ConsecutiveFailures(),
-				EWMAMillis:          float64(l.EWMA().Microseconds()) / 1000,
-				Ejections:           l.Ejections(),
-			}
-			if l.Ejected() {
-				u := time.Unix(0, l.EjectedUntil()).UTC()
-				ts.EjectedUntil = &u
-			}
-			us.Targets = append(us.Targets, ts)
+			us.Targets = append(us.Targets, targetStatus(t))
+		}
+		for _, t := range draining[name] {
+			us.Draining = append(us.Draining, targetStatus(t))
 		}
 		out = append(out, us)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// targetStatus reports t's state.
+func targetStatus(t *target) TargetStatus {
+	l := t.lb
+	ts := TargetStatus{
+		Addr:                t.addr,
+		Weight:              l.Weight(),
+		InFlight:            l.InFlight(),
+		Available:           l.Available(),
+		Healthy:             l.Healthy(),
+		Ejected:             l.Ejected(),
+		TimesEjected:        l.TimesEjected(),
+		ConsecutiveFailures: l.ConsecutiveFailures(),
+		EWMAMillis:          float64(l.EWMA().Microseconds()) / 1000,
+		Ejections:           l.Ejections(),
+	}
+	if l.Ejected() {
+		u := time.Unix(0, l.EjectedUntil()).UTC()
+		ts.EjectedUntil = &u
+	}
+	return ts
 }

@@ -56,10 +56,20 @@ func New(gw *core.Gateway, reload ReloadFunc, purge PurgeFunc, log *slog.Logger)
 	r.POST("/reload", s.auth(s.doReload))
 	r.POST("/cache/purge", s.auth(s.doPurge))
 	r.GET("/upstreams", s.auth(s.upstreams))
+	r.PUT("/upstreams/{name}/targets", s.auth(s.tokenSet(s.putTargets)))
+	r.POST("/upstreams/{name}/targets", s.auth(s.tokenSet(s.addTarget)))
+	r.DELETE("/upstreams/{name}/targets/{addr}", s.auth(s.tokenSet(s.deleteTarget)))
+	// The live dashboard: the page is public (it holds no data), its
+	// figures need the token (dashboard.go).
+	dash := newDashboard(gw)
+	r.GET("/", dash.page)
+	r.GET("/dashboard.js", dash.script)
+	r.GET("/dashboard.css", dash.style)
+	r.GET("/stats", s.auth(dash.stats))
 	// Go's profiler, for finding where CPU and memory go in production.
 	r.GET("/debug/pprof/{profile:*}", s.auth(pprofhandler.PprofHandler))
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
-		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "no such admin endpoint; see GET /healthz, /readyz, /metrics, /config, /upstreams and POST /reload, /cache/purge"})
+		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "no such admin endpoint; see GET / (the dashboard), /stats, /healthz, /readyz, /metrics, /config, /upstreams, POST /reload, /cache/purge and PUT/POST/DELETE /upstreams/{name}/targets"})
 	}
 	s.srv = &fasthttp.Server{
 		Handler:               r.Handler,
