@@ -56,6 +56,11 @@ func (g *Gateway) SetTargets(upstream string, targets []config.Target, source st
 	if source == SourceAdmin && u.Discovery != nil {
 		return fmt.Errorf("%w: upstream %q gets its targets from %s discovery; change them there, or remove its discovery block", ErrDiscovered, upstream, u.Discovery.Type)
 	}
+	if source != SourceAdmin && (u.Discovery == nil || u.Discovery.Type != source) {
+		// A source's set from before a reload that dropped or changed the
+		// upstream's discovery block must not overwrite the new config.
+		return fmt.Errorf("core: upstream %q: a %s discovery set arrived after a reload changed its discovery block; ignored", upstream, source)
+	}
 	if err := config.ValidateTargets("targets", targets); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"fastgate/core"
 	"fastgate/core/admin"
 	"fastgate/core/config"
+	"fastgate/core/discovery"
 	"fastgate/core/reload"
 	"fastgate/examples"
 )
@@ -124,10 +125,17 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 	feats, store, cleanup := features(log)
 	defer cleanup() // after drain: the Redis client outlives the gateway
 	feats.Logger, feats.ReusePort = log, o.reusePort
+	// Discovery applies to the gateway, and each reload syncs discovery:
+	// bound late, safe since only reloads, started below, call OnApply.
+	var disc *discovery.Manager
+	feats.OnApply = func(c *config.Config) { disc.Sync(c) }
 	gw, err := core.New(cfg, feats)
 	if err != nil {
 		return err
 	}
+	disc = discovery.NewManager(gw, log, gw.Metrics().Set(), nil)
+	defer disc.Close() // after drain
+	disc.Sync(cfg)
 	if o.demo {
 		stop, err := startDemoServices(cfg, log)
 		if err != nil {
@@ -142,6 +150,13 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// Discovered upstreams get their first answer before the port opens,
+	// within a bound: a dead resolver must not hold the start.
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := disc.WaitReady(wctx); err != nil {
+		log.Warn("serving before every discovery source answered; their upstreams use their listed targets meanwhile", "error", err.Error())
+	}
+	wcancel()
 	var reloader *reload.Reloader
 	if !o.demo {
 		reloader = reload.New(gw, func() (*config.Config, error) { return loadConfig(o) }, log)
