@@ -3,8 +3,11 @@ package main
 import (
 	"flag"
 	"io"
+	"net"
+	"os"
 
 	"fastgate/core/config"
+	"fastgate/core/reload"
 )
 
 // options are the command line. Tuning flags start at the built-in defaults
@@ -12,6 +15,12 @@ import (
 // built-in).
 type options struct {
 	configPath string
+	// etcdURL is -config as an etcd key (etcd://...); etcd its client,
+	// made by the first loadConfig.
+	etcdURL    *reload.EtcdURL
+	etcd       *reload.Etcd
+	nodeName   string
+	listen     string
 	demo       bool
 	check      bool
 	version    bool
@@ -27,7 +36,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{defaults: config.BuiltinDefaults()}
 	fs := flag.NewFlagSet("fastgate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.configPath, "config", "", "config file (YAML or JSON by extension)")
+	fs.StringVar(&o.configPath, "config", "", "config file (YAML or JSON by extension), or an etcd key holding the config, etcd://host:2379[,host2:2379]/fastgate/config, watched and applied on every change")
+	fs.StringVar(&o.nodeName, "node-name", "", "this node's name in the status it writes under <key>/status/<node> with -config etcd://...; default hostname@listen")
+	fs.StringVar(&o.listen, "listen", "", "listen address; overrides the config's listen (nodes sharing one config from etcd listen on their own ports)")
 	fs.BoolVar(&o.demo, "demo", false, "serve the embedded demo config with in-process demo services (what `make run` does)")
 	fs.BoolVar(&o.check, "check", false, "validate the config, print every problem with its path, and exit (0: ok, 1: problems)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -70,5 +81,31 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, errorf("unexpected argument %q; flags start with '-' (see -help)", fs.Arg(0))
 	}
+	if o.listen != "" {
+		if _, _, err := net.SplitHostPort(o.listen); err != nil {
+			return nil, errorf("-listen %q: want host:port or :port, such as 127.0.0.1:8080", o.listen)
+		}
+	}
+	if reload.IsEtcdURL(o.configPath) {
+		u, err := reload.ParseEtcdURL(o.configPath)
+		if err != nil {
+			return nil, errorf("-config: %s", err)
+		}
+		// The key is always watched; -watch is about files.
+		o.etcdURL, o.watch = &u, false
+	}
 	return o, nil
+}
+
+// node returns this node's name for etcd status keys: -node-name, or
+// hostname@listen.
+func (o *options) node(listen string) string {
+	if o.nodeName != "" {
+		return o.nodeName
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "fastgate"
+	}
+	return host + "@" + listen
 }

@@ -72,6 +72,14 @@ func loadConfig(o *options) (*config.Config, error) {
 		return nil, errorf("-demo and -config exclude each other: -demo serves the embedded demo config")
 	case o.demo:
 		cfg, err = config.ParseChecked(examples.Demo, "yaml", demoLookupEnv, &o.defaults)
+	case o.etcdURL != nil:
+		// The value last read or watched: a reload applies what the watch saw.
+		if o.etcd == nil {
+			if o.etcd, err = reload.NewEtcd(*o.etcdURL); err != nil {
+				return nil, err
+			}
+		}
+		cfg, err = o.etcd.Load(&o.defaults)
 	case o.configPath != "":
 		cfg, err = config.LoadChecked(o.configPath, &o.defaults)
 	default:
@@ -79,6 +87,9 @@ func loadConfig(o *options) (*config.Config, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if o.listen != "" {
+		cfg.Listen = o.listen
 	}
 	// What Validate cannot see, compiling does.
 	feats, _, cleanup := features(slog.Default())
@@ -160,6 +171,10 @@ func serve(o *options, cfg *config.Config, log *slog.Logger, stdout io.Writer) e
 	var reloader *reload.Reloader
 	if !o.demo {
 		reloader = reload.New(gw, func() (*config.Config, error) { return loadConfig(o) }, log)
+		if o.etcd != nil {
+			o.etcd.Watch(ctx, reloader, o.node(cfg.Listen), log)
+			defer o.etcd.Close()
+		}
 	}
 	errc := make(chan error, 3)
 	// The admin API opens before the gateway's port, so a client that
