@@ -130,6 +130,9 @@ upstreams:
     retries: {attempts: 1}
 routes:
   - {name: users, match: {path: "/users"}, upstream: users}
+  # The slow request of the drain has a route of its own, so its in-flight
+  # count tells it apart from the load's requests on the same target.
+  - {name: slow, match: {path: "/slow"}, upstream: users}
 `, a, b)
 	g.adminAddr = adminAddr
 
@@ -181,15 +184,25 @@ routes:
 	}
 	slow := make(chan *response)
 	go func() {
-		r, err := g.try("GET", "/users", "", "X-Key: "+key, "X-Stub-Latency: 1s")
+		r, err := g.try("GET", "/slow", "", "X-Key: "+key, "X-Stub-Latency: 1s")
 		if err != nil {
 			r = &response{status: -1, body: []byte(err.Error())}
 		}
 		slow <- r
 	}()
-	waitFor(t, "the slow request in flight on a", 10*time.Second, func() bool {
-		for _, tg := range g.upstreamState(t, "users").Targets {
-			if tg.Addr == a.addr && tg.InFlight > 0 {
+	waitFor(t, "the slow request in flight", 10*time.Second, func() bool {
+		var st struct {
+			Routes []struct {
+				Name     string `json:"name"`
+				InFlight int64  `json:"in_flight"`
+			} `json:"routes"`
+		}
+		r := g.admin(t, "GET", "/stats", targetsToken)
+		if err := json.Unmarshal(r.body, &st); err != nil {
+			t.Fatalf("GET /stats: %s: %s", err, r.body)
+		}
+		for _, rt := range st.Routes {
+			if rt.Name == "slow" && rt.InFlight > 0 {
 				return true
 			}
 		}
