@@ -146,6 +146,8 @@ fastgate demo is up on %[1]s. Try:
 		fmt.Fprintf(w, `
   curl -s http://%[1]s/metrics | grep fastgate_requests_total   # Prometheus metrics by route
   curl -s http://%[1]s/upstreams             # targets, health, in-flight
+  curl -s http://%[1]s/stats                 # the dashboard's numbers: per-route req/s, p50/p99, errors
+  open http://%[1]s/ in a browser            # the live dashboard
   curl -s http://%[1]s/config                # the effective config, secrets redacted
   curl -s -d '{"prefix": "GET 127.0.0.1/api/catalog/"}' http://%[1]s/cache/purge   # drop cached catalog entries
 `, adminAddr)
