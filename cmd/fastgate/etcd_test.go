@@ -312,3 +312,41 @@ routes:
 		}
 	}
 }
+
+// TestEtcdDiscoveryUnderLoad: targets put and deleted under an etcd prefix
+// are added and removed under load without a failed request, and a removed
+// target gets no request once GET /upstreams shows it gone.
+func TestEtcdDiscoveryUnderLoad(t *testing.T) {
+	e := startEtcd(t)
+	a, b, c := startUpstream(t, "a"), startUpstream(t, "b"), startUpstream(t, "c")
+	const prefix = "/fastgate/upstreams/load/"
+	have := map[string]bool{}
+	set := func(ups ...*upstream) {
+		want := map[string]bool{}
+		for _, u := range ups {
+			want[u.stubName] = true
+			if !have[u.stubName] {
+				e.put(t, prefix+u.stubName, u.url())
+			}
+		}
+		for name := range have {
+			if !want[name] {
+				e.del(t, prefix+name)
+			}
+		}
+		have = want
+	}
+	set(a, b)
+	g := startGateway(t, `
+upstreams:
+  svc:
+    discovery: {type: etcd, endpoints: ["`+e.srv.Endpoint()+`"], prefix: "`+prefix+`"}
+routes:
+  - match: {path: "/{rest:*}"}
+    upstream: svc
+`)
+	checkDiscoveryUnderLoad(t, g, set, a, b, c)
+	if n := g.metric(t, `fastgate_discovery_targets{upstream="svc"}`); n != 2 {
+		t.Fatalf(`fastgate_discovery_targets{upstream="svc"} got %v; want 2`, n)
+	}
+}
