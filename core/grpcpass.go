@@ -16,7 +16,8 @@ import (
 
 // gRPC passthrough (route protocol: grpc): a gRPC call that reached the
 // gateway over HTTP/2 goes, after the route's filters, to a target the
-// balancer picks over HTTP/2 (h2c), its request and response bodies
+// balancer picks over HTTP/2 (h2c, or TLS with ALPN h2 to an https
+// target), its request and response bodies
 // streamed and its trailers (grpc-status, grpc-message) passed back. The
 // h2 handler leaves the stream to the terminal (h2Stream) instead of
 // buffering it.
@@ -64,7 +65,11 @@ func (p *proxy) serveGRPC(ctx *fasthttp.RequestCtx, r *Request, s *h2Stream) {
 	var resp *http.Response
 	err := p.up.Invoke(c, false, func(addr string, deadline time.Time) Outcome {
 		cctx, cancel := context.WithDeadline(s.r.Context(), deadline)
-		req, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+addr+uri, s.r.Body)
+		tr, scheme := h2cTransport, "http://"
+		if tt := c.target.tls; tt != nil {
+			tr, scheme = tt.h2t, "https://"
+		}
+		req, err := http.NewRequestWithContext(cctx, http.MethodPost, scheme+addr+uri, s.r.Body)
 		if err != nil {
 			cancel()
 			return Outcome{Failed: true}
@@ -81,14 +86,14 @@ func (p *proxy) serveGRPC(ctx *fasthttp.RequestCtx, r *Request, s *h2Stream) {
 		if p.rewrite.host != hostPreserve {
 			req.Host = addr
 		}
-		rsp, err := h2cTransport.RoundTrip(req)
+		rsp, err := tr.RoundTrip(req)
 		if err != nil {
 			cancel()
 			if errors.Is(err, context.DeadlineExceeded) {
 				return Outcome{Timeout: true}
 			}
 			var op *net.OpError
-			if errors.As(err, &op) && op.Op == "dial" {
+			if errors.As(err, &op) && op.Op == "dial" || c.target.tls.handshakeFailed(err) {
 				return Outcome{Unsent: true}
 			}
 			return Outcome{Failed: true}

@@ -172,6 +172,9 @@ func (h *healthChecker) probe(t *target, req *fasthttp.Request, resp *fasthttp.R
 	req.Header.SetHostBytes(host)
 	req.SetRequestURIBytes(h.path)
 	req.URI().SetHostBytes(host)
+	if t.tls != nil {
+		req.URI().SetScheme("https") // the HostClient checks it against IsTLS
+	}
 	req.Header.Set(fasthttp.HeaderUserAgent, "fastgate-health-check")
 	err := t.hc.DoDeadline(req, resp, time.Now().Add(h.timeout))
 	if errors.Is(err, fasthttp.ErrNoFreeConns) {
@@ -195,6 +198,7 @@ func logPanic(log *slog.Logger, up *Upstream, on bool) {
 func (s *Snapshot) startHealth(log *slog.Logger) {
 	for _, up := range s.upstreams {
 		up.health.start(up, log)
+		up.startTLS(log)
 	}
 }
 

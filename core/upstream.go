@@ -59,6 +59,8 @@ type Upstream struct {
 	// dial is Options.Dial (tests), nil for TCP: connections made outside
 	// the pools (WebSocket) use it too.
 	dial func(string) (net.Conn, error)
+	// tls is the compiled tls block; nil when no target is https.
+	tls *upstreamTLS
 }
 
 // target is one endpoint: its balancing state and its connection pool. A
@@ -70,6 +72,8 @@ type target struct {
 	lb   *lb.Target
 	hc   *fasthttp.HostClient
 	host []byte // the Host header for rewrite.host "target"
+	// tls: the target is https; nil for http.
+	tls *targetTLS
 	// settings fingerprints the config the HostClient was built from.
 	settings string
 	codes    *codeCounters
@@ -93,6 +97,10 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 		metrics: m.upstream(name),
 	}
 	settings := targetSettings(u)
+	var err error
+	if up.tls, err = compileUpstreamTLS(u); err != nil {
+		return nil, err
+	}
 	lbTargets := make([]*lb.Target, 0, len(u.Targets))
 	for _, t := range u.Targets {
 		addr, err := t.Addr()
@@ -103,14 +111,18 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 		if old != nil {
 			prev = old.target(addr)
 		}
+		key := settings
+		if t.TLS() {
+			key += up.tls.key
+		}
 		var tg *target
 		switch {
-		case prev != nil && prev.settings == settings:
+		case prev != nil && prev.settings == key:
 			tg = prev
 			tg.lb.SetWeight(t.Weight)
 		default:
-			tg = newTarget(addr, u, dial)
-			tg.settings = settings
+			tg = newTarget(addr, u, dial, up.tls.target(name, addr, t.TLS(), u.Pool.MaxIdleConnDuration.D()))
+			tg.settings = key
 			if prev != nil {
 				tg.lb = prev.lb
 				tg.lb.SetWeight(t.Weight)
@@ -130,7 +142,6 @@ func compileUpstream(name string, u *config.Upstream, dial func(string) (net.Con
 	if old != nil {
 		prevSet = old.set
 	}
-	var err error
 	if up.set, err = lb.NewSet(lbTargets, prevSet, setOptions(u)); err != nil {
 		return nil, err
 	}
@@ -225,7 +236,9 @@ func (up *Upstream) uses(t *target) bool {
 	return false
 }
 
-func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, error)) *target {
+// newTarget builds the target at addr and its pool; tt, when not nil,
+// makes the pool's connections TLS.
+func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, error), tt *targetTLS) *target {
 	p := &u.Pool
 	connect := u.Timeouts.Connect.D()
 	dialer := &fasthttp.TCPDialer{}
@@ -256,10 +269,24 @@ func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, err
 	if dial != nil {
 		hc.DialTimeout, hc.Dial = nil, dial
 	}
+	host := strings.TrimSuffix(addr, ":80")
+	if tt != nil {
+		// The handshake is the dial's: the pool gets connections ready to
+		// use, and the plain-TCP send fast path stays off for them.
+		hc.IsTLS, hc.TLSConfig = true, tt.h1
+		hc.Dial, hc.DialTimeout = nil, func(_ string, timeout time.Duration) (net.Conn, error) {
+			if timeout <= 0 || timeout > connect {
+				timeout = connect
+			}
+			return tt.dial(dial, timeout)
+		}
+		host = strings.TrimSuffix(addr, ":443")
+	}
 	return &target{
 		addr:            addr,
 		hc:              hc,
-		host:            []byte(strings.TrimSuffix(addr, ":80")),
+		tls:             tt,
+		host:            []byte(host),
 		maxBufferedBody: int64(p.MaxBufferedBody),
 		maxResponseBody: int64(p.MaxResponseBody),
 	}
@@ -338,6 +365,10 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 		hc.ReleaseReader(br2)
 		x.untrack(conn)
 		hc.CloseConn(cc)
+		if e := t.tls.alerted(conn); e != nil {
+			// The target refused the TLS session: nothing was processed.
+			return false, attempt{err: e, fail: failConnect, written: true}
+		}
 		return false, attempt{err: exchangeError(err), fail: classify(err), stale: reused && isEmptyRead(err), written: true}
 	}
 	keepAlive := !resp.ConnectionClose()
@@ -456,6 +487,9 @@ func acquireError(err error) *Error {
 	case isTimeout(err):
 		return errUpstreamTimeout
 	default:
+		if e := tlsGatewayError(err); e != nil {
+			return e
+		}
 		return errUpstreamConnect
 	}
 }

@@ -169,7 +169,7 @@ func (p *proxy) serveWebSocket(ctx *fasthttp.RequestCtx, r *Request) {
 	c.Client = r
 	req := p.wsRequest(ctx, x)
 	err := p.up.Invoke(c, true, func(addr string, deadline time.Time) Outcome {
-		conn, err := p.up.dialRaw(addr, time.Until(deadline))
+		conn, err := p.up.dialRaw(c.target, time.Until(deadline))
 		if err != nil {
 			if isTimeoutErr(err) {
 				return Outcome{Timeout: true}
@@ -178,7 +178,7 @@ func (p *proxy) serveWebSocket(ctx *fasthttp.RequestCtx, r *Request) {
 		}
 		conn.SetDeadline(deadline) //nolint:errcheck
 		rd := bufio.NewReaderSize(conn, 4096)
-		if _, err := conn.Write(p.wsHead(req, addr, c)); err != nil {
+		if _, err := conn.Write(p.wsHead(req, c)); err != nil {
 			conn.Close()
 			return Outcome{Failed: true}
 		}
@@ -248,8 +248,8 @@ func (p *proxy) wsRequest(ctx *fasthttp.RequestCtx, x *exchange) *fasthttp.Reque
 	return &ctx.Request
 }
 
-// wsHead is the upgrade request's head for the target at addr.
-func (p *proxy) wsHead(req *fasthttp.Request, addr string, c *Call) []byte {
+// wsHead is the upgrade request's head for c's target.
+func (p *proxy) wsHead(req *fasthttp.Request, c *Call) []byte {
 	x := c.Client.x
 	b := make([]byte, 0, 1024)
 	b = append(b, "GET "...)
@@ -261,7 +261,7 @@ func (p *proxy) wsHead(req *fasthttp.Request, addr string, c *Call) []byte {
 	case p.rewrite.host == hostLiteral:
 		b = append(b, p.rewrite.hostLiteral...)
 	default:
-		b = append(b, addr...)
+		b = append(b, c.target.host...)
 	}
 	b = append(b, "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"...)
 	for k, v := range req.Header.All() {
@@ -325,13 +325,16 @@ func wsCopy(dst io.Writer, src io.Reader, deadline net.Conn, idle time.Duration,
 	}
 }
 
-// dialRaw opens a connection of its own to addr: Options.Dial's (tests)
-// or TCP's.
-func (up *Upstream) dialRaw(addr string, timeout time.Duration) (net.Conn, error) {
-	if up.dial != nil {
-		return up.dial(addr)
+// dialRaw opens a connection of its own to t: Options.Dial's (tests) or
+// TCP's, with TLS for an https target.
+func (up *Upstream) dialRaw(t *target, timeout time.Duration) (net.Conn, error) {
+	if t.tls != nil {
+		return t.tls.dial(up.dial, timeout)
 	}
-	return net.DialTimeout("tcp", addr, timeout)
+	if up.dial != nil {
+		return up.dial(t.addr)
+	}
+	return net.DialTimeout("tcp", t.addr, timeout)
 }
 
 func isTimeoutErr(err error) bool {

@@ -211,12 +211,18 @@ type Upstream struct {
 	// CircuitBreaker limits the requests in flight and waiting for a
 	// connection. Default: unlimited.
 	CircuitBreaker CircuitBreaker `json:"circuit_breaker" yaml:"circuit_breaker"`
+
+	// TLS is how the gateway speaks TLS to the https:// targets (CA,
+	// server name, client certificate). Absent: system roots, each
+	// target's host, no client certificate.
+	TLS *UpstreamTLS `json:"tls,omitempty" yaml:"tls"`
 }
 
 // Target is one endpoint of an upstream.
 type Target struct {
-	// URL is "http://host:port" (an optional path is not allowed: routes
-	// own paths). https is not supported yet.
+	// URL is "http://host[:port]" (port 80 by default) or
+	// "https://host[:port]" (443; TLS as the upstream's tls block says).
+	// A path is not allowed: routes own paths.
 	URL string `json:"url" yaml:"url"`
 
 	// Weight is the target's relative share for weighted policies.

@@ -221,7 +221,7 @@ func TestParseErrors(t *testing.T) {
 		`lisen: unknown field "lisen" (known: listen, server, admin, access_log, tls, upstreams, routes, rate_limit, redis, consumers, api_key, jwt, ip, cache, security_headers); did you mean "listen"?`)
 	f("yaml", "upstreams: {my svc: {targets: [{url: x, wieght: 2}], zzz: 1}}\n",
 		`upstreams["my svc"].targets[0].wieght: unknown field "wieght" (known: url, weight); did you mean "weight"?`+"\n"+
-			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, hash, targets, discovery, pool, timeouts, retries, health, circuit_breaker)`)
+			`upstreams["my svc"].zzz: unknown field "zzz" (known: balancer, hash, targets, discovery, pool, timeouts, retries, health, circuit_breaker, tls)`)
 	f("json", `{"server": {"concurency": 5}}`,
 		`server.concurency: unknown field "concurency" (known: read_timeout, write_timeout, idle_timeout, max_request_body, max_header_bytes, concurrency, max_conns_per_ip, max_requests_per_conn, drain_timeout, trusted_proxies, strip_request_headers, http2, h2c, underscore_headers); did you mean "concurrency"?`)
 
@@ -267,7 +267,7 @@ routes:
 		`server.read_timeout: invalid duration "soon"; write a number with a unit, such as "250ms", "30s" or "1m30s" (units: ns, us, ms, s, m, h)`,
 		`server.concurrency: want an integer, got string "lots"`,
 		`upstreams.users.targets[0].url: environment variable "USERS_URL" is not set (set it, or write ${USERS_URL:-default})`,
-		`upstreams.users.balancr: unknown field "balancr" (known: balancer, hash, targets, discovery, pool, timeouts, retries, health, circuit_breaker); did you mean "balancer"?`,
+		`upstreams.users.balancr: unknown field "balancr" (known: balancer, hash, targets, discovery, pool, timeouts, retries, health, circuit_breaker, tls); did you mean "balancer"?`,
 		`routes[0].timeout: duration "5" has no unit; write one, such as "5s" or "5ms" (units: ns, us, ms, s, m, h)`,
 	}, "\n"))
 

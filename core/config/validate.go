@@ -185,6 +185,7 @@ func validateUpstream(errs *Errors, path, name string, u *Upstream) {
 	validatePool(errs, path+".pool", &u.Pool)
 	validateTimeouts(errs, path+".timeouts", &u.Timeouts)
 	validateResilience(errs, path, u)
+	validateUpstreamTLS(errs, path+".tls", u)
 }
 
 // ValidateTargets checks a target list set at run time (discovery, the

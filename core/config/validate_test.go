@@ -148,6 +148,7 @@ upstreams:
     targets:
       - {url: "http://10.0.0.1"}
       - {url: "https://10.0.0.1"}
+      - {url: "http://10.0.0.1:443"}
       - {url: "10.0.0.1:80"}
       - {url: "localhost:8080"}
       - {url: "ftp://a"}
@@ -162,20 +163,20 @@ upstreams:
       - {url: "http://%zz"}
 routes: [{upstream: u}]
 `,
-		`upstreams.u.targets[1].url: https targets are not supported yet; use http://`,
-		`upstreams.u.targets[2].url: "10.0.0.1:80" is not a URL (first path segment in URL cannot contain colon); write one such as "http://127.0.0.1:9001"`,
-		`upstreams.u.targets[3].url: want "http://host:port", got "localhost:8080"`,
-		`upstreams.u.targets[4].url: scheme "ftp" is not supported; use http://`,
-		`upstreams.u.targets[5].url: must not contain user info (user@ or user:password@); send credentials with a header instead`,
-		`upstreams.u.targets[6].url: must not have a path ("/api"): routes own paths; use a route's rewrite.strip_prefix or rewrite.path`,
-		`upstreams.u.targets[7].url: must not have a query or fragment; want "http://host:port"`,
+		`upstreams.u.targets[2].url: 10.0.0.1:443 is the address of targets[1] too; list each target once (weights give a bigger share)`,
+		`upstreams.u.targets[3].url: "10.0.0.1:80" is not a URL (first path segment in URL cannot contain colon); write one such as "http://127.0.0.1:9001"`,
+		`upstreams.u.targets[4].url: want "http://host:port", got "localhost:8080"`,
+		`upstreams.u.targets[5].url: scheme "ftp" is not supported; use http:// or https://`,
+		`upstreams.u.targets[6].url: must not contain user info (user@ or user:password@); send credentials with a header instead`,
+		`upstreams.u.targets[7].url: must not have a path ("/api"): routes own paths; use a route's rewrite.strip_prefix or rewrite.path`,
 		`upstreams.u.targets[8].url: must not have a query or fragment; want "http://host:port"`,
-		`upstreams.u.targets[9].url: port "0" must be a number 1-65535`,
-		`upstreams.u.targets[10].url: "http://:80" has no host; want "http://host:port"`,
-		`upstreams.u.targets[11].url: must be set, such as "http://127.0.0.1:9001"`,
-		`upstreams.u.targets[12].weight: must be >= 0 (0 means 1), got -1`,
-		`upstreams.u.targets[12].url: 10.0.0.1:80 is the address of targets[0] too; list each target once (weights give a bigger share)`,
-		`upstreams.u.targets[13].url: "http://%zz" is not a URL (invalid URL escape "%zz"); write one such as "http://127.0.0.1:9001"`)
+		`upstreams.u.targets[9].url: must not have a query or fragment; want "http://host:port"`,
+		`upstreams.u.targets[10].url: port "0" must be a number 1-65535`,
+		`upstreams.u.targets[11].url: "http://:80" has no host; want "http://host:port"`,
+		`upstreams.u.targets[12].url: must be set, such as "http://127.0.0.1:9001"`,
+		`upstreams.u.targets[13].weight: must be >= 0 (0 means 1), got -1`,
+		`upstreams.u.targets[13].url: 10.0.0.1:80 is the address of targets[0] too; list each target once (weights give a bigger share)`,
+		`upstreams.u.targets[14].url: "http://%zz" is not a URL (invalid URL escape "%zz"); write one such as "http://127.0.0.1:9001"`)
 
 	// pool and timeouts
 	f(`
@@ -308,7 +309,6 @@ routes:
 		`server.max_header_bytes: must be at least 1KiB, got 100B`,
 		`upstreams.orders.targets[1].url: orders:80 is the address of targets[0] too; list each target once (weights give a bigger share)`,
 		`upstreams.orders.pool.max_conns: must be > 0, got -5`,
-		`upstreams.users.targets[0].url: https targets are not supported yet; use http://`,
 		`upstreams.users.targets[1].url: must not have a path ("/v1"): routes own paths; use a route's rewrite.strip_prefix or rewrite.path`,
 		`upstreams.users.timeouts.per_try: 10s is longer than request 5s, which always fires first; lower per_try or raise request`,
 		`upstreams.users.hash: only consistent_hash balances on a key; set balancer: consistent_hash or remove hash (balancer is "least_conn")`,

@@ -1,7 +1,8 @@
 // Package grpc is the grpc terminal: a route that transcodes an HTTP/JSON
 // request into a gRPC unary call to an upstream of h2c targets, and the
 // answer back into JSON (protojson over dynamic messages, from a .proto
-// compiled when the config loads).
+// compiled when the config loads). An https:// target is called over TLS
+// with the upstream's tls block (ALPN h2), an http:// one over h2c.
 //
 //	routes:
 //	  - name: stock
@@ -13,12 +14,16 @@
 package grpc
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"fastgate/core"
@@ -27,12 +32,20 @@ import (
 
 // Builder is the core.TerminalBuilder of routes with grpc. It keeps the
 // client connections of every grpc terminal it built, one per target
-// address, shared by routes and snapshots: a connection is made on its
-// first call and closed once no terminal uses its address, or by Close.
+// address and TLS config, shared by routes and snapshots: a connection is
+// made on its first call and closed once no terminal uses it, or by Close.
 // The zero value is ready; it is safe for concurrent use.
 type Builder struct {
 	mu    sync.Mutex
-	conns map[string]*sharedConn
+	conns map[connKey]*sharedConn
+}
+
+// connKey identifies a shared connection: the target's address and its
+// TLS config (nil: h2c). A target whose TLS settings or files change gets
+// a new config (core.Upstream.TargetTLS), hence a new connection.
+type connKey struct {
+	addr string
+	tls  *tls.Config
 }
 
 // sharedConn is a client connection and the terminals that use it.
@@ -105,37 +118,81 @@ func (b *Builder) Build(e *core.Env) (core.Terminal, error) {
 	return t, nil
 }
 
-// acquire returns the connection to addr, made if needed, and takes a
-// reference on it.
-func (b *Builder) acquire(addr string) (*grpc.ClientConn, error) {
+// acquire returns the connection of k, made if needed, and takes a
+// reference on it. A new TLS connection hands its errors to failed
+// (core.Upstream.TargetTLSFailures), which logs the failed handshakes.
+func (b *Builder) acquire(k connKey, failed func(error) bool) (*grpc.ClientConn, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if sc := b.conns[addr]; sc != nil {
+	if sc := b.conns[k]; sc != nil {
 		sc.refs++
 		return sc.cc, nil
+	}
+	creds := insecure.NewCredentials()
+	if k.tls != nil {
+		creds = credentials.NewTLS(k.tls) // it clones the config
+		if failed != nil {
+			creds = reportingCreds{creds, failed}
+		}
 	}
 	// passthrough: the address is dialled as it is (the upstream's
 	// targets are resolved by the gateway, not by gRPC's DNS resolver).
 	// gRPC's own retries are off: the upstream's retry policy decides.
-	cc, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	cc, err := grpc.NewClient("passthrough:///"+k.addr,
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDisableRetry(),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("grpc: target %s: %w", addr, err)
+		return nil, fmt.Errorf("grpc: target %s: %w", k.addr, err)
 	}
 	if b.conns == nil {
-		b.conns = map[string]*sharedConn{}
+		b.conns = map[connKey]*sharedConn{}
 	}
-	b.conns[addr] = &sharedConn{cc: cc, refs: 1}
+	b.conns[k] = &sharedConn{cc: cc, refs: 1}
 	return cc, nil
 }
 
-// release drops a reference on addr's connection, closing it with the
-// last.
-func (b *Builder) release(addr string) {
+// reportingCreds are TLS credentials that hand the errors of their
+// handshakes, and of the reads on their connections, to failed: gRPC
+// keeps a failed handshake's reason to itself (the call only fails
+// UNAVAILABLE), and the gateway logs it as it does its own.
+type reportingCreds struct {
+	credentials.TransportCredentials
+	failed func(error) bool
+}
+
+func (c reportingCreds) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, raw)
+	if err != nil {
+		c.failed(err)
+		return nil, nil, err
+	}
+	return reportingConn{conn, c.failed}, info, nil
+}
+
+func (c reportingCreds) Clone() credentials.TransportCredentials {
+	return reportingCreds{c.TransportCredentials.Clone(), c.failed}
+}
+
+// reportingConn hands its read errors to failed: under TLS 1.3 a target
+// that refuses the client certificate alerts after the client's handshake.
+type reportingConn struct {
+	net.Conn
+	failed func(error) bool
+}
+
+func (c reportingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.failed(err)
+	}
+	return n, err
+}
+
+// release drops a reference on k's connection, closing it with the last.
+func (b *Builder) release(k connKey) {
 	b.mu.Lock()
-	sc := b.conns[addr]
+	sc := b.conns[k]
 	if sc == nil {
 		b.mu.Unlock()
 		return
@@ -145,7 +202,7 @@ func (b *Builder) release(addr string) {
 		b.mu.Unlock()
 		return
 	}
-	delete(b.conns, addr)
+	delete(b.conns, k)
 	b.mu.Unlock()
 	sc.cc.Close() //nolint:errcheck // closing an idle client connection
 }

@@ -249,7 +249,7 @@ func (t *Terminal) conn(addr string) (*grpc.ClientConn, error) {
 	if cc = t.conns[addr]; cc != nil {
 		return cc, nil
 	}
-	cc, err := t.b.acquire(addr)
+	cc, err := t.b.acquire(connKey{addr, t.up.TargetTLS(addr)}, t.up.TargetTLSFailures(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -263,14 +263,14 @@ func (t *Terminal) conn(addr string) (*grpc.ClientConn, error) {
 func (t *Terminal) Close() error {
 	t.mu.Lock()
 	t.closed = true
-	addrs := make([]string, 0, len(t.conns))
+	keys := make([]connKey, 0, len(t.conns))
 	for a := range t.conns {
-		addrs = append(addrs, a)
+		keys = append(keys, connKey{a, t.up.TargetTLS(a)})
 	}
 	t.conns = map[string]*grpc.ClientConn{}
 	t.mu.Unlock()
-	for _, a := range addrs {
-		t.b.release(a)
+	for _, k := range keys {
+		t.b.release(k)
 	}
 	return nil
 }
