@@ -93,8 +93,11 @@ func (p *proxy) serveGRPC(ctx *fasthttp.RequestCtx, r *Request, s *h2Stream) {
 				return Outcome{Timeout: true}
 			}
 			var op *net.OpError
-			if errors.As(err, &op) && op.Op == "dial" || c.target.tls.handshakeFailed(err) {
+			if errors.As(err, &op) && op.Op == "dial" {
 				return Outcome{Unsent: true}
+			}
+			if c.target.tls.handshakeFailed(err) {
+				return Outcome{Unsent: true, Err: (&tlsError{err: err}).gatewayError()}
 			}
 			return Outcome{Failed: true}
 		}

@@ -20,6 +20,9 @@ type Outcome struct {
 	// Failed: the attempt failed without an answer (a reset, a protocol
 	// error); Status is 0.
 	Failed bool
+	// Err, when set on a failed attempt, is the gateway's error for it in
+	// place of the one its kind implies: a failed TLS handshake says so.
+	Err *Error
 }
 
 // Invoke makes one call of another protocol than HTTP/1.1 (a gRPC
@@ -114,6 +117,9 @@ func (o *Outcome) failure() failure {
 // error is the gateway's error for an attempt that got no answer; nil for
 // one that did (its status is the caller's to map).
 func (o *Outcome) error() *Error {
+	if o.Err != nil && o.failure() != failNone {
+		return o.Err
+	}
 	switch {
 	case o.Unsent:
 		return errUpstreamConnect

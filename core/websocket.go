@@ -174,7 +174,7 @@ func (p *proxy) serveWebSocket(ctx *fasthttp.RequestCtx, r *Request) {
 			if isTimeoutErr(err) {
 				return Outcome{Timeout: true}
 			}
-			return Outcome{Unsent: true}
+			return Outcome{Unsent: true, Err: tlsGatewayError(err)}
 		}
 		conn.SetDeadline(deadline) //nolint:errcheck
 		rd := bufio.NewReaderSize(conn, 4096)

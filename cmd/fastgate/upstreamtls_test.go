@@ -349,8 +349,9 @@ routes:
 	if st := status.Convert(err); st.Code() != codes.NotFound || st.Message() != "unknown service" {
 		t.Fatalf("Check of an unknown service over TLS: %v; want NotFound %q (grpc-status and grpc-message in the trailers)", err, "unknown service")
 	}
-	if _, err := call("wrongca.test", "inventory"); status.Code(err) != codes.Unavailable {
-		t.Fatalf("Check through an upstream with the wrong CA: %v; want Unavailable", err)
+	_, err = call("wrongca.test", "inventory")
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "certificate verification failed") {
+		t.Fatalf("Check through an upstream with the wrong CA: %v; want Unavailable naming the certificate verification", err)
 	}
 }
 
@@ -412,9 +413,18 @@ func TestWebSocketTLS(t *testing.T) {
 	g := startGateway(t, `
 upstreams:
   echo: {targets: [{url: "https://`+addr+`"}], tls: {ca_file: "`+p.caFile+`"}}
+  wrongca: {targets: [{url: "https://`+addr+`"}], tls: {ca_file: "`+newTLSPKI(t).caFile+`"}}
 routes:
   - {name: ws, match: {path: "/ws/{rest:*}"}, upstream: echo, websocket: {}}
+  - {name: wrongca, match: {path: "/wrongca/{rest:*}"}, upstream: wrongca, websocket: {}}
 `)
+	// An upgrade to a target whose certificate does not verify: a 502
+	// that says why, as for a plain request.
+	r := g.get(t, "/wrongca/echo", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
+	checkGatewayError(t, "WebSocket upgrade through an upstream with the wrong CA", r, 502)
+	if !strings.Contains(string(r.body), "certificate verification failed") {
+		t.Fatalf("WebSocket upgrade through an upstream with the wrong CA: body %s; want it to name the certificate verification", r.body)
+	}
 	ws, err := stub.DialWS(g.addr, "/ws/echo", clientWait)
 	if err != nil {
 		t.Fatalf("WebSocket through the gateway: %s; fastgate stderr:\n%s", err, g.stderr.String())
