@@ -97,7 +97,7 @@ func (p *proxy) serveGRPC(ctx *fasthttp.RequestCtx, r *Request, s *h2Stream) {
 				return Outcome{Unsent: true}
 			}
 			if c.target.tls.handshakeFailed(err) {
-				return Outcome{Unsent: true, Err: (&tlsError{err: err}).gatewayError()}
+				return Outcome{Unsent: true, Err: UpstreamTLSError(err)}
 			}
 			return Outcome{Failed: true}
 		}

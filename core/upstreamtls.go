@@ -263,6 +263,14 @@ func (tt *targetTLS) handshakeFailed(err error) bool {
 	return false
 }
 
+// UpstreamTLSError is the gateway's error for err, a failed TLS handshake
+// with a target: a 502 that says whether the certificate did not verify or
+// the handshake failed otherwise. For terminals with connections of their
+// own (gRPC), as core.Outcome.Err.
+func UpstreamTLSError(err error) *Error {
+	return (&tlsError{err: err}).gatewayError()
+}
+
 // tlsGatewayError returns the response to a dial error that is a failed
 // handshake, nil for another error.
 func tlsGatewayError(err error) *Error {

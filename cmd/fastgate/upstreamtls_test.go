@@ -401,7 +401,11 @@ routes:
 	f("/api/stock/sku-1002", 200, map[string]any{"sku": "sku-1002", "name": "Ultrawide monitor", "available": float64(10), "warehouse": "all"})
 	f("/api/stock/sku-9999", 404, map[string]any{"code": "NOT_FOUND", "status": float64(404), "error": `no stock record for SKU "sku-9999"`, "request_id": "rid-tls"})
 
-	checkGatewayError(t, "GET /wrongca/stock/sku-1002 (ca_file of another CA)", g.get(t, "/wrongca/stock/sku-1002"), 502)
+	r := g.get(t, "/wrongca/stock/sku-1002")
+	checkGatewayError(t, "GET /wrongca/stock/sku-1002 (ca_file of another CA)", r, 502)
+	if !strings.Contains(string(r.body), "certificate verification failed") {
+		t.Fatalf("GET /wrongca/stock/sku-1002: body %s; want it to name the certificate verification", r.body)
+	}
 	waitLogged(t, g, "upstream TLS handshake failed", "upstream=wrongca", "certificate signed by unknown authority")
 }
 

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -52,6 +53,35 @@ type connKey struct {
 type sharedConn struct {
 	cc   *grpc.ClientConn
 	refs int
+	// tls is the state of its TLS handshakes; nil for h2c.
+	tls *tlsState
+}
+
+// tlsState keeps the last failed TLS handshake of a connection (nil once
+// one succeeds), so a call that found no transport can answer why.
+type tlsState struct {
+	failed func(error) bool // core.Upstream.TargetTLSFailures: logs, says whether err is TLS's
+	last   atomic.Pointer[error]
+}
+
+// report records err, a handshake's or a read's, when it is a failed
+// handshake.
+func (s *tlsState) report(err error) {
+	if s.failed(err) {
+		s.last.Store(&err)
+	}
+}
+
+// lastFailure returns the failed handshake that left the connection
+// without a transport, nil if none.
+func (s *tlsState) lastFailure() error {
+	if s == nil {
+		return nil
+	}
+	if p := s.last.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 var _ core.TerminalBuilder = (*Builder)(nil)
@@ -95,7 +125,7 @@ func (b *Builder) Build(e *core.Env) (core.Terminal, error) {
 		stripPrefix: g.StripPrefix,
 		service:     g.Service,
 		timeout:     g.Timeout.D(),
-		conns:       map[string]*grpc.ClientConn{},
+		conns:       map[string]*sharedConn{},
 	}
 	if t.timeout == 0 {
 		if uc := e.Config.Upstreams[g.Upstream]; uc != nil {
@@ -121,18 +151,20 @@ func (b *Builder) Build(e *core.Env) (core.Terminal, error) {
 // acquire returns the connection of k, made if needed, and takes a
 // reference on it. A new TLS connection hands its errors to failed
 // (core.Upstream.TargetTLSFailures), which logs the failed handshakes.
-func (b *Builder) acquire(k connKey, failed func(error) bool) (*grpc.ClientConn, error) {
+func (b *Builder) acquire(k connKey, failed func(error) bool) (*sharedConn, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if sc := b.conns[k]; sc != nil {
 		sc.refs++
-		return sc.cc, nil
+		return sc, nil
 	}
 	creds := insecure.NewCredentials()
+	var ts *tlsState
 	if k.tls != nil {
 		creds = credentials.NewTLS(k.tls) // it clones the config
 		if failed != nil {
-			creds = reportingCreds{creds, failed}
+			ts = &tlsState{failed: failed}
+			creds = reportingCreds{creds, ts}
 		}
 	}
 	// passthrough: the address is dialled as it is (the upstream's
@@ -148,43 +180,45 @@ func (b *Builder) acquire(k connKey, failed func(error) bool) (*grpc.ClientConn,
 	if b.conns == nil {
 		b.conns = map[connKey]*sharedConn{}
 	}
-	b.conns[k] = &sharedConn{cc: cc, refs: 1}
-	return cc, nil
+	sc := &sharedConn{cc: cc, refs: 1, tls: ts}
+	b.conns[k] = sc
+	return sc, nil
 }
 
-// reportingCreds are TLS credentials that hand the errors of their
-// handshakes, and of the reads on their connections, to failed: gRPC
-// keeps a failed handshake's reason to itself (the call only fails
-// UNAVAILABLE), and the gateway logs it as it does its own.
+// reportingCreds are TLS credentials that report the errors of their
+// handshakes, and of the reads on their connections, to their tlsState:
+// gRPC keeps a failed handshake's reason to itself (the call only fails
+// UNAVAILABLE), and the gateway logs it and answers it as it does its own.
 type reportingCreds struct {
 	credentials.TransportCredentials
-	failed func(error) bool
+	s *tlsState
 }
 
 func (c reportingCreds) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	conn, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, raw)
 	if err != nil {
-		c.failed(err)
+		c.s.report(err)
 		return nil, nil, err
 	}
-	return reportingConn{conn, c.failed}, info, nil
+	c.s.last.Store(nil)
+	return reportingConn{conn, c.s}, info, nil
 }
 
 func (c reportingCreds) Clone() credentials.TransportCredentials {
-	return reportingCreds{c.TransportCredentials.Clone(), c.failed}
+	return reportingCreds{c.TransportCredentials.Clone(), c.s}
 }
 
-// reportingConn hands its read errors to failed: under TLS 1.3 a target
-// that refuses the client certificate alerts after the client's handshake.
+// reportingConn reports its read errors: under TLS 1.3 a target that
+// refuses the client certificate alerts after the client's handshake.
 type reportingConn struct {
 	net.Conn
-	failed func(error) bool
+	s *tlsState
 }
 
 func (c reportingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if err != nil {
-		c.failed(err)
+		c.s.report(err)
 	}
 	return n, err
 }

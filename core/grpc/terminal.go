@@ -44,7 +44,7 @@ type Terminal struct {
 	requests    [numCodes]*metrics.Counter
 
 	mu     sync.RWMutex
-	conns  map[string]*grpc.ClientConn // by target address: the Builder's, referenced
+	conns  map[string]*sharedConn // by target address: the Builder's, referenced
 	closed bool
 }
 
@@ -202,10 +202,11 @@ func (t *Terminal) copyMetadata(ctx *fasthttp.RequestCtx, c *call) {
 
 // attempt makes one call to the target at addr, for Invoke.
 func (c *call) attempt(addr string, deadline time.Time) core.Outcome {
-	cc, err := c.t.conn(addr)
+	sc, err := c.t.conn(addr)
 	if err != nil {
 		return core.Outcome{Unsent: true}
 	}
+	cc := sc.cc
 	cctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if c.md != nil {
@@ -225,16 +226,20 @@ func (c *call) attempt(addr string, deadline time.Time) core.Outcome {
 		// The gateway's deadline passed: a timeout, not an answer.
 		return core.Outcome{Timeout: true}
 	case code == codes.Unavailable && p.Addr == nil:
-		// No transport was had (refused, unreachable, in backoff):
-		// nothing was sent.
-		return core.Outcome{Status: fasthttp.StatusServiceUnavailable, Unsent: true}
+		// No transport was had (refused, unreachable, in backoff, a
+		// failed TLS handshake): nothing was sent.
+		o := core.Outcome{Status: fasthttp.StatusServiceUnavailable, Unsent: true}
+		if err := sc.tls.lastFailure(); err != nil {
+			o.Err = core.UpstreamTLSError(err)
+		}
+		return o
 	default:
 		return core.Outcome{Status: HTTPStatus(code)}
 	}
 }
 
 // conn returns the shared connection to addr.
-func (t *Terminal) conn(addr string) (*grpc.ClientConn, error) {
+func (t *Terminal) conn(addr string) (*sharedConn, error) {
 	t.mu.RLock()
 	cc := t.conns[addr]
 	t.mu.RUnlock()
@@ -267,7 +272,7 @@ func (t *Terminal) Close() error {
 	for a := range t.conns {
 		keys = append(keys, connKey{a, t.up.TargetTLS(a)})
 	}
-	t.conns = map[string]*grpc.ClientConn{}
+	t.conns = map[string]*sharedConn{}
 	t.mu.Unlock()
 	for _, k := range keys {
 		t.b.release(k)
