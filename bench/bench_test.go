@@ -233,10 +233,13 @@ func TestConfigsValid(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bin := requireProxy(t, c.name)
-			e := &env{dir: t.TempDir(), upstream: "127.0.0.1:1", conns: 64, gomaxprocs: 1}
+			e := &env{dir: t.TempDir(), upstream: "127.0.0.1:1", conns: 64, gomaxprocs: 2, cores: 2}
 			conf, err := render(c.tmpl, e, "127.0.0.1:2")
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !strings.Contains(conf, "worker_processes 2;") && !strings.Contains(conf, "nbthread 2\n") {
+				t.Fatalf("-cores 2: no worker_processes 2 or nbthread 2 in\n%s", conf)
 			}
 			p := filepath.Join(e.dir, c.file)
 			os.WriteFile(p, []byte(conf), 0o644) //nolint:errcheck
@@ -329,4 +332,33 @@ func stubGets(t *testing.T, addr string) int64 {
 		t.Fatalf("stub stats %q: %s", resp.Body(), err)
 	}
 	return s.Get
+}
+
+// TestParsePerfCSV reads perf stat -x, output into syscalls per request,
+// grouping the calls of Go, nginx and HAProxy alike.
+func TestParsePerfCSV(t *testing.T) {
+	out := `# started on Sun Dec  6 20:00:00 2026
+
+5000,,raw_syscalls:sys_enter,3000000,100.00,,
+2000,,syscalls:sys_enter_read,3000000,100.00,,
+1000,,syscalls:sys_enter_recvfrom,3000000,100.00,,
+<not counted>,,syscalls:sys_enter_recvmsg,0,100.00,,
+1500,,syscalls:sys_enter_writev,3000000,100.00,,
+500,,syscalls:sys_enter_write,3000000,100.00,,
+200,,syscalls:sys_enter_epoll_pwait,3000000,100.00,,
+100,,syscalls:sys_enter_futex,3000000,100.00,,
+`
+	counts, err := parsePerfCSV(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := *perRequest(counts, 1000)
+	want := syscallCounts{Requests: 1000, Total: 5, Read: 3, Write: 2, EpollWait: 0.2, Futex: 0.1}
+	want.Other = 0 // 5 - 3 - 2 - 0.2 - 0.1 < 0: clamped
+	if got != want {
+		t.Fatalf("got %+v; want %+v", got, want)
+	}
+	if _, err := parsePerfCSV("<not counted>,,raw_syscalls:sys_enter,0,0,,\n"); err == nil {
+		t.Fatal("no total counted: want an error")
+	}
 }

@@ -3,7 +3,8 @@
 //
 // It builds fastgate, upstream and loadgen into a temporary directory
 // (or uses -bin), starts one stub upstream (100-byte bodies), fastgate
-// (GOMAXPROCS=1), nginx (1 worker) and HAProxy (nbthread 1), each with
+// (GOMAXPROCS=1), nginx (1 worker) and HAProxy (nbthread 1) (-cores N: N
+// each), each with
 // keep-alive to the upstream and no logs (the generated configs say how
 // they are equivalent; -keep keeps them). For every workload of
 // bench/workloads.json it drives each target with the same closed-model
@@ -12,7 +13,9 @@
 // is installed, as a cross-check. For each run it reads the CPU time of the
 // proxy process (utime+stime, /proc/PID/stat) before and after and divides
 // it by the requests served; the direct row (generator -> upstream) shows
-// the upstream's own CPU, the floor.
+// the upstream's own CPU, the floor. With perf installed, one more run per
+// target counts the proxy's system calls per request (perf stat on its
+// syscall tracepoints), the kernel work behind most of its CPU.
 //
 // It prints one table per workload (medians, min–max spread, fastgate's
 // ratios to nginx and HAProxy) and writes bench/results/DATE-COMMIT.json
@@ -47,6 +50,8 @@ type config struct {
 	repeat     int
 	conns      int
 	gomaxprocs int
+	cores      int
+	syscalls   bool
 	workloads  string
 	only       string
 	targets    string
@@ -82,7 +87,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.runTime, "time", runTime, "duration of one run (env BENCH_TIME)")
 	fs.IntVar(&c.repeat, "repeat", repeat, "runs per target and workload, interleaved; the median is reported (env BENCH_REPEAT)")
 	fs.IntVar(&c.conns, "conns", 64, "generator connections (closed model)")
-	fs.IntVar(&c.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of fastgate")
+	fs.IntVar(&c.cores, "cores", 1, "cores each proxy may use: nginx workers, HAProxy threads and fastgate's GOMAXPROCS")
+	fs.IntVar(&c.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of fastgate; 0: -cores")
+	fs.BoolVar(&c.syscalls, "syscalls", true, "after the measured runs, one more run per target under `perf stat` counting its syscalls per request, when perf is installed")
 	fs.StringVar(&c.workloads, "workloads", "bench/workloads.json", "workloads file")
 	fs.StringVar(&c.only, "only", "", "comma-separated workload names to run; empty: all")
 	fs.StringVar(&c.targets, "targets", strings.Join(allTargets, ","), "comma-separated targets to run")
@@ -94,8 +101,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 {
-		return nil, fmt.Errorf("bench: -repeat, -conns and -time must be positive")
+	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 || c.cores < 1 || c.gomaxprocs < 0 {
+		return nil, fmt.Errorf("bench: -repeat, -conns, -time and -cores must be positive")
+	}
+	if c.gomaxprocs == 0 {
+		c.gomaxprocs = c.cores
+	}
+	if c.pin && c.cores > 1 {
+		return nil, fmt.Errorf("bench: -pin puts each proxy on one core; it does not go with -cores %d", c.cores)
 	}
 	return c, nil
 }
@@ -158,7 +171,7 @@ func newBench(c *config, out io.Writer) (_ *bench, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b.env = env{dir: dir, bin: c.bin, gomaxprocs: c.gomaxprocs, conns: c.conns, pin: c.pin}
+	b.env = env{dir: dir, bin: c.bin, gomaxprocs: c.gomaxprocs, cores: c.cores, conns: c.conns, pin: c.pin}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -184,6 +197,13 @@ func newBench(c *config, out io.Writer) (_ *bench, err error) {
 		}
 	}
 	b.res = newResults(c, b)
+	if c.syscalls {
+		if err := perfUsable(); err != nil {
+			b.logf("no syscall counts: %s", err)
+			b.res.Skipped = append(b.res.Skipped, "syscall counts: "+err.Error())
+			c.syscalls = false
+		}
+	}
 	return b, b.startTargets()
 }
 
@@ -270,6 +290,9 @@ func (b *bench) run() (*results, error) {
 		total += len(b.rowTargets(&b.workloads[i]))
 	}
 	per := time.Duration(b.cfg.repeat)*b.cfg.runTime + b.cfg.runTime/4
+	if b.cfg.syscalls {
+		per += b.cfg.runTime
+	}
 	if b.wrk != "" {
 		per += b.cfg.runTime.Round(time.Second)
 	}
@@ -331,6 +354,15 @@ func (b *bench) runWorkload(w *workload) error {
 			b.logf("%-18s %-9s run %d/%d: %8.0f req/s  %6.2f µs CPU/req  p99 %.2fms  errors %d",
 				w.Name, names[i], rep+1, b.cfg.repeat, r.RPS, r.CPUPerReq, r.P99, r.Errors)
 			wr.row(names[i]).Runs = append(wr.row(names[i]).Runs, r)
+		}
+	}
+	if b.cfg.syscalls {
+		for i, t := range targets {
+			sc, err := b.measureSyscalls(w, t, b.cfg.runTime)
+			if err != nil {
+				return err
+			}
+			wr.row(names[i]).Syscalls = sc
 		}
 	}
 	if b.wrk == "" {

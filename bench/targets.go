@@ -51,6 +51,7 @@ type env struct {
 	bin        string // fastgate, upstream, loadgen
 	upstream   string // "127.0.0.1:PORT" of the stub
 	gomaxprocs int
+	cores      int // nginx workers, HAProxy threads
 	conns      int
 	pin        bool
 }
@@ -84,8 +85,8 @@ func (e *env) startUpstream() (*loadtest.Proc, error) {
 // route; pool size as the other proxies' keep-alive pools.
 const fastgateConfig = `# fastgate, bench target. Equivalent to nginx.conf and haproxy.cfg beside it:
 # one catch-all route to the stub upstream over keep-alive connections,
-# access log off (the default), no admin listener, GOMAXPROCS={{.GOMAXPROCS}} (one
-# core, like nginx's single worker and HAProxy's single thread). fastgate always
+# access log off (the default), no admin listener, GOMAXPROCS={{.GOMAXPROCS}} (as many
+# cores as nginx's workers and HAProxy's threads, {{.Cores}}). fastgate always
 # counts its Prometheus metrics and adds X-Forwarded-For, X-Real-IP and
 # X-Request-ID; the others add X-Forwarded-For.
 listen: "{{"{{listen}}"}}"
@@ -128,14 +129,14 @@ func (e *env) startFastgate(name, tmpl string) (*target, error) {
 
 // nginxConfig is nginx's config; see its comment.
 const nginxConfig = `# nginx, bench target. Equivalent to fastgate.yaml and haproxy.cfg:
-# 1 worker, keep-alive to the upstream (keepalive {{.Conns}}, HTTP/1.1, Connection ""),
+# {{.Cores}} worker(s), keep-alive to the upstream (keepalive {{.Conns}}, HTTP/1.1, Connection ""),
 # access_log off, error_log and pid file in the temporary directory,
 # no limit on requests per connection either side, X-Forwarded-For added.
 # /bench/cached/ (the cache-hit workload) is answered from proxy_cache: a
 # memory zone, responses kept 1h, concurrent misses collapsed (proxy_cache_lock).
 # Run: nginx -p {{.Dir}} -c nginx.conf -e {{.Dir}}/nginx-error.log -g 'daemon off;'
 {{if .User}}user {{.User}} {{.Group}};
-{{end}}worker_processes 1;
+{{end}}worker_processes {{.Cores}};
 pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/nginx-error.log warn;
 events { worker_connections 4096; multi_accept on; }
@@ -182,14 +183,14 @@ http {
 
 // haproxyConfig is HAProxy's config; see its comment.
 const haproxyConfig = `# HAProxy, bench target. Equivalent to fastgate.yaml and nginx.conf:
-# nbthread 1, keep-alive to the upstream shared by all clients (http-reuse always),
+# nbthread {{.Cores}}, keep-alive to the upstream shared by all clients (http-reuse always),
 # no logging, maxconn well above the generator's {{.Conns}} connections, X-Forwarded-For added.
 # /bench/cached/ (the cache-hit workload) goes to a backend answering from
 # HAProxy's cache (memory, 64 MB, 1h: HAProxy stores only responses with
 # explicit freshness, so the backend gives the stub's answers Cache-Control).
 # Run: haproxy -f haproxy.cfg -db
 global
-    nbthread 1
+    nbthread {{.Cores}}
     maxconn 4096
 defaults
     mode http
@@ -221,12 +222,12 @@ backend stub_cached
 // tmplData is what the config templates see.
 type tmplData struct {
 	Dir, Listen, Upstream, User, Group string
-	Conns, GOMAXPROCS                  int
+	Conns, GOMAXPROCS, Cores           int
 }
 
 // render executes a config template for e with listen address listen.
 func render(text string, e *env, listen ...string) (string, error) {
-	d := tmplData{Dir: e.dir, Upstream: e.upstream, Conns: e.conns, GOMAXPROCS: e.gomaxprocs}
+	d := tmplData{Dir: e.dir, Upstream: e.upstream, Conns: e.conns, GOMAXPROCS: e.gomaxprocs, Cores: max(e.cores, 1)}
 	if len(listen) > 0 {
 		d.Listen = listen[0]
 	}

@@ -190,6 +190,12 @@ func procTicks(pid int) (int64, error) {
 	return u + s, nil
 }
 
+// ProcessTree returns pid and the processes descending from it (nginx's
+// workers, say), for tools that observe a server as a whole.
+func ProcessTree(pid int) []int {
+	return append([]int{pid}, descendants(pid)...)
+}
+
 // descendants returns the pids of every process below pid.
 func descendants(pid int) []int {
 	ents, err := os.ReadDir("/proc")
