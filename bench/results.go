@@ -349,9 +349,6 @@ func (r *results) markdown() string {
 			b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 		}
 		lines := append(wr.ratioLines(), wr.syscallLines()...)
-		if len(lines) > 0 {
-			b.WriteString("\n")
-		}
 		for _, l := range lines {
 			fmt.Fprintf(&b, "\n- %s", l)
 		}
