@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // tcpHarness runs the gateway (reached in memory) in front of a real
@@ -43,10 +42,14 @@ routes: [{upstream: u`+routeExtra+`}]
 		t.Fatal(err)
 	}
 	h.gw = gw
-	gln := fasthttputil.NewInmemoryListener()
+	gln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	go gw.Serve(gln) //nolint:errcheck
 	t.Cleanup(func() { gln.Close(); shutdown(gw) })
-	h.client = &fasthttp.Client{Dial: func(string) (net.Conn, error) { return gln.Dial() }, ReadTimeout: 5 * time.Second}
+	addr := gln.Addr().String()
+	h.client = &fasthttp.Client{Dial: func(string) (net.Conn, error) { return net.Dial("tcp4", addr) }, ReadTimeout: 5 * time.Second}
 	return h
 }
 

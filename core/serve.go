@@ -35,6 +35,7 @@ func (x *exchange) finish() {
 	if x.closeDownstream {
 		x.ctx.SetConnectionClose()
 	}
+	holdResponse(x.ctx)
 	if x.streamed && x.ctx.Response.IsBodyStream() {
 		x.deferred = true // completed by the stream's close
 		return

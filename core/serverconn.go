@@ -1,0 +1,368 @@
+package core
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// fasthttp's connection loop writes a response, then reads the next
+// request: on a keep-alive connection that read comes before the client
+// has had the response, so it returns EAGAIN and only then does the
+// goroutine wait for the poller. That is one wasted syscall of the five a
+// small proxied request costs. serverConn removes it the way send does for
+// upstreams: a complete response is held back when fasthttp writes it and
+// written from inside syscall.RawConn.Read, whose callback runs after the
+// poller's readiness has been reset, so returning false waits for the next
+// request without reading, and the read that follows finds it.
+//
+// One case can lose a readiness edge: a client that sends the next request
+// before it has the previous response (HTTP/1.1 pipelining), when that
+// request arrives while the handler runs. The reset forgets it, so the wait
+// has a probe deadline (waitProbe): when it expires the connection reads
+// anyway under the idle deadline fasthttp asked for, and one that finds a
+// request already there goes back to plain reads for good. A pipelining
+// client waits waitProbe once; a closed client is seen waitProbe late.
+
+// waitProbe bounds the write-then-wait before a plain read checks for a
+// request whose readiness the wait could have missed.
+var waitProbe = 250 * time.Millisecond
+
+// maxHeldResponse bounds the response bytes held back for the next read;
+// larger responses are written at once.
+const maxHeldResponse = 64 << 10
+
+// testHookPartial, when set by a test, runs when a held response did not
+// fit the socket whole.
+var testHookPartial func()
+
+// waitFirstListener accepts plain TCP connections as serverConns.
+type waitFirstListener struct{ net.Listener }
+
+func (l waitFirstListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c, nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return c, nil
+	}
+	sc := &serverConn{TCPConn: tc, raw: raw}
+	sc.step = sc.run
+	return sc, nil
+}
+
+// Phases of serverConn.run.
+const (
+	phaseWrite = iota // write the held response, then wait
+	phaseProbe        // read at once; a request found means a lost edge
+	phaseRead         // read after readiness
+)
+
+// serverConn is an accepted client connection whose responses can be
+// written by the read that waits for the next request.
+type serverConn struct {
+	*net.TCPConn
+	raw  syscall.RawConn
+	step func(fd uintptr) bool // run, made once
+
+	// holdNext is set by the handler when the response it leaves is
+	// complete (not streamed, not hijacked): fasthttp's writes of it are
+	// held until the next Read.
+	holdNext bool
+	// holding is set while a response is held.
+	holding bool
+	// plain is set for good once a client pipelined.
+	plain bool
+	// armed is set when fasthttp set the idle read deadline with a
+	// response held: the next Read writes it and waits.
+	armed bool
+	idle  time.Time // the read deadline fasthttp asked for
+
+	mu     sync.Mutex // held, off and closed; Close may come from Shutdown
+	held   *heldBuf
+	off    int
+	closed bool
+
+	// State of one RawConn.Read.
+	phase int
+	p     []byte
+	n     int
+	rerr  error
+	werr  error
+	found bool
+	vec   [2][]byte
+
+	// For tests: write-then-wait reads done, and held responses the
+	// socket took only in part.
+	waits, partials int
+}
+
+type heldBuf struct{ b []byte }
+
+var heldPool = sync.Pool{New: func() any { return &heldBuf{b: make([]byte, 0, 4096)} }}
+
+// holdResponse tells ctx's connection whether the response the handler
+// leaves may be held back until the next read: only a complete one, since a
+// streamed body's writes must reach the client as they come.
+func holdResponse(ctx *fasthttp.RequestCtx) {
+	if sc, ok := ctx.Conn().(*serverConn); ok {
+		sc.holdNext = !ctx.Response.IsBodyStream() && !ctx.Hijacked()
+	}
+}
+
+// Write holds p when the response is complete and small enough, and
+// otherwise writes what is held and p together.
+func (c *serverConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	held := 0
+	if c.held != nil {
+		held = len(c.held.b) - c.off
+	}
+	if c.holdNext && !c.plain && held+len(p) <= maxHeldResponse {
+		if c.held == nil {
+			c.held = heldPool.Get().(*heldBuf)
+		}
+		c.held.b = append(c.held.b, p...)
+		c.holding = true
+		return len(p), nil
+	}
+	if held == 0 {
+		return c.TCPConn.Write(p)
+	}
+	c.vec[0], c.vec[1] = c.held.b[c.off:], p
+	bufs := net.Buffers(c.vec[:])
+	n, err := bufs.WriteTo(c.TCPConn)
+	c.vec[0], c.vec[1] = nil, nil
+	c.releaseLocked()
+	c.holding = false
+	return max(int(n)-held, 0), err
+}
+
+// flushLocked writes what is held.
+func (c *serverConn) flushLocked() error {
+	if c.held == nil {
+		return nil
+	}
+	_, err := c.TCPConn.Write(c.held.b[c.off:])
+	c.releaseLocked()
+	return err
+}
+
+func (c *serverConn) releaseLocked() {
+	h := c.held
+	c.held, c.off = nil, 0
+	if cap(h.b) > maxHeldResponse+4096 {
+		return
+	}
+	h.b = h.b[:0]
+	heldPool.Put(h)
+}
+
+func (c *serverConn) flush() error {
+	c.mu.Lock()
+	err := c.flushLocked()
+	c.mu.Unlock()
+	return err
+}
+
+// SetReadDeadline keeps fasthttp's idle deadline for the wait when a
+// response is held; Read sets it.
+func (c *serverConn) SetReadDeadline(t time.Time) error {
+	if c.holding {
+		c.idle, c.armed = t, true
+		return nil
+	}
+	c.armed = false
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+// SetDeadline is a hijack's: what is held goes first.
+func (c *serverConn) SetDeadline(t time.Time) error {
+	c.holding, c.armed = false, false
+	if err := c.flush(); err != nil {
+		return err
+	}
+	return c.TCPConn.SetDeadline(t)
+}
+
+// Read writes a held response and waits for the next request when fasthttp
+// armed the wait; otherwise it writes what is held and reads.
+func (c *serverConn) Read(p []byte) (int, error) {
+	c.holdNext = false
+	if !c.holding {
+		return c.TCPConn.Read(p)
+	}
+	c.holding = false
+	if !c.armed {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		return c.TCPConn.Read(p)
+	}
+	c.armed = false
+	probe := time.Now().Add(waitProbe)
+	if !c.idle.IsZero() && c.idle.Before(probe) {
+		probe = c.idle
+	}
+	if err := c.TCPConn.SetReadDeadline(probe); err != nil {
+		return 0, err
+	}
+	n, err, done := c.rawRead(p, phaseWrite)
+	switch {
+	case done:
+		c.waits++
+		return n, err
+	case c.werr != nil:
+		err, c.werr = c.werr, nil
+		return 0, err
+	case c.phase == phaseWrite:
+		// The socket did not take the whole response, or the deadline
+		// had passed before the write: the rest goes the usual way, then
+		// a plain read.
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, err
+		}
+		c.partials++
+		if testHookPartial != nil {
+			testHookPartial()
+		}
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if err := c.TCPConn.SetReadDeadline(c.idle); err != nil {
+			return 0, err
+		}
+		return c.TCPConn.Read(p)
+	case !errors.Is(err, os.ErrDeadlineExceeded) || probe.Equal(c.idle):
+		return 0, err
+	}
+	// The probe expired: read under the idle deadline, at once.
+	if err := c.TCPConn.SetReadDeadline(c.idle); err != nil {
+		return 0, err
+	}
+	n, err, _ = c.rawRead(p, phaseProbe)
+	if c.found {
+		c.plain = true // a pipelining client
+	}
+	return n, err
+}
+
+// rawRead runs one RawConn.Read from phase; done reports that it read.
+func (c *serverConn) rawRead(p []byte, phase int) (n int, err error, done bool) {
+	c.p, c.n, c.rerr, c.phase, c.found = p, 0, nil, phase, false
+	err = c.raw.Read(c.step)
+	c.p = nil
+	if err != nil || c.phase != phaseRead && !c.found {
+		return 0, err, false
+	}
+	return c.n, c.rerr, true
+}
+
+// run is the RawConn.Read callback.
+func (c *serverConn) run(fd uintptr) bool {
+	switch c.phase {
+	case phaseWrite:
+		if !c.writeHeld(fd) {
+			return true
+		}
+		c.phase = phaseRead
+		return false
+	case phaseProbe:
+		if !c.read(fd) {
+			c.phase = phaseRead
+			return false
+		}
+		c.found = true
+		return true
+	}
+	return c.read(fd)
+}
+
+// writeHeld writes the held response to fd, reporting whether all of it
+// went.
+func (c *serverConn) writeHeld(fd uintptr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil {
+		return true // Close wrote it
+	}
+	for c.off < len(c.held.b) {
+		n, err := syscall.Write(int(fd), c.held.b[c.off:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			c.werr = err
+			return false
+		}
+		c.off += n
+	}
+	c.releaseLocked()
+	return true
+}
+
+// read reads fd into c.p, reporting false when there was nothing to read.
+func (c *serverConn) read(fd uintptr) bool {
+	for {
+		n, err := syscall.Read(int(fd), c.p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			c.n, c.rerr = 0, os.NewSyscallError("read", err)
+		case n == 0 && len(c.p) > 0:
+			c.n, c.rerr = 0, io.EOF
+		default:
+			c.n, c.rerr = n, nil
+		}
+		return true
+	}
+}
+
+// ReadFrom keeps sendfile for file bodies, after what is held.
+func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return c.TCPConn.ReadFrom(r)
+}
+
+// CloseWrite sends what is held before the FIN.
+func (c *serverConn) CloseWrite() error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	return c.TCPConn.CloseWrite()
+}
+
+// Close writes what is held (the last response of a connection fasthttp
+// closes, or one Shutdown closes as idle), then closes.
+func (c *serverConn) Close() error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		c.flushLocked() //nolint:errcheck // closing anyway
+	}
+	c.mu.Unlock()
+	return c.TCPConn.Close()
+}

@@ -1,0 +1,379 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// serveWaitFirst serves h on a loopback TCP listener through
+// waitFirstListener, as Gateway.Serve does; every response is offered to
+// holdResponse, as the gateway's handler does. wrap, when set, wraps the
+// inner listener (to shrink socket buffers).
+func serveWaitFirst(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler, wrap func(net.Listener) net.Listener) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := ln
+	if wrap != nil {
+		inner = wrap(ln)
+	}
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		h(ctx)
+		holdResponse(ctx)
+	}
+	srv.Logger = quiet{}
+	done := make(chan struct{})
+	go func() { srv.Serve(waitFirstListener{inner}); close(done) }() //nolint:errcheck
+	t.Cleanup(func() { srv.Shutdown(); <-done })                     //nolint:errcheck
+	return ln.Addr().String()
+}
+
+// setWaitProbe sets waitProbe for one test.
+func setWaitProbe(t *testing.T, d time.Duration) {
+	old := waitProbe
+	waitProbe = d
+	t.Cleanup(func() { waitProbe = old })
+}
+
+// rawClient is one client connection that writes requests and reads
+// responses itself, so tests can pipeline and interleave.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialRawClient(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// Bounds every read of the test, so a lost response fails it instead
+	// of hanging it.
+	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
+	return &rawClient{t: t, conn: c, br: bufio.NewReader(c)}
+}
+
+func (c *rawClient) send(method, uri string, body []byte) {
+	c.t.Helper()
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n", method, uri, len(body))
+	if _, err := c.conn.Write(append([]byte(req), body...)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawClient) recv() (int, []byte) {
+	c.t.Helper()
+	var resp fasthttp.Response
+	if err := resp.Read(c.br); err != nil {
+		c.t.Fatalf("reading a response: %v", err)
+	}
+	return resp.StatusCode(), append([]byte(nil), resp.Body()...)
+}
+
+// sizedBody answers /size/N with N bytes, /echo with the request body.
+func sizedBody(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	if rest, ok := strings.CutPrefix(path, "/size/"); ok {
+		n, _ := strconv.Atoi(rest)
+		ctx.SetBody(bytes.Repeat([]byte{'a' + byte(n%26)}, n))
+		return
+	}
+	ctx.SetBody(ctx.Request.Body())
+}
+
+// TestServerConnWaitsFirst runs keep-alive requests of every size through
+// one connection: each after the first is read by the wait that wrote the
+// previous response, and every response arrives whole.
+func TestServerConnWaitsFirst(t *testing.T) {
+	waits := -1
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/waits" {
+			waits = ctx.Conn().(*serverConn).waits
+			return
+		}
+		sizedBody(ctx)
+	}, nil)
+	c := dialRawClient(t, addr)
+	sizes := []int{0, 1, 100, 4000, 4097, 16 << 10, maxHeldResponse - 200, maxHeldResponse, 100 << 10, 1 << 20, 100}
+	n := 0
+	for round := 0; round < 3; round++ {
+		for _, size := range sizes {
+			c.send("GET", "/size/"+strconv.Itoa(size), nil)
+			status, body := c.recv()
+			if status != 200 || len(body) != size || size > 0 && body[size-1] != 'a'+byte(size%26) {
+				t.Fatalf("GET /size/%d: status %d, %d bytes", size, status, len(body))
+			}
+			n++
+		}
+		post := bytes.Repeat([]byte("p"), 1000+round)
+		c.send("POST", "/echo", post)
+		if status, body := c.recv(); status != 200 || !bytes.Equal(body, post) {
+			t.Fatalf("POST /echo: status %d, %d bytes", status, len(body))
+		}
+		n++
+	}
+	c.send("GET", "/waits", nil)
+	c.recv()
+	// Responses over maxHeldResponse are written at once, and the reads
+	// after them are plain ones.
+	large := 0
+	for _, size := range sizes {
+		if size > maxHeldResponse-200 {
+			large++
+		}
+	}
+	if want := n - 3*large; waits < want {
+		t.Fatalf("%d of %d requests read by the write-then-wait; want at least %d", waits, n, want)
+	}
+	t.Logf("%d of %d requests read by the write-then-wait", waits, n+1)
+}
+
+// TestServerConnPipelined sends the next request while the handler of the
+// previous one runs, the one case where the wait can miss readiness: the
+// probe finds it, and both responses arrive in order.
+func TestServerConnPipelined(t *testing.T) {
+	setWaitProbe(t, 20*time.Millisecond)
+	entered, release := make(chan struct{}), make(chan struct{})
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		ctx.SetBodyString(string(ctx.Path()))
+	}, nil)
+	c := dialRawClient(t, addr)
+	for i := 0; i < 20; i++ {
+		c.send("GET", "/slow", nil)
+		<-entered
+		c.send("GET", "/next", nil)
+		release <- struct{}{}
+		if _, body := c.recv(); string(body) != "/slow" {
+			t.Fatalf("round %d: first response %q; want /slow", i, body)
+		}
+		if _, body := c.recv(); string(body) != "/next" {
+			t.Fatalf("round %d: second response %q; want /next", i, body)
+		}
+	}
+	// Both requests written at once: fasthttp answers the second from its
+	// buffer.
+	for i := 0; i < 5; i++ {
+		c.send("GET", "/a", nil)
+		c.send("GET", "/b", nil)
+		if _, body := c.recv(); string(body) != "/a" {
+			t.Fatalf("got %q; want /a", body)
+		}
+		if _, body := c.recv(); string(body) != "/b" {
+			t.Fatalf("got %q; want /b", body)
+		}
+	}
+}
+
+// TestServerConnStreamNotHeld: a streamed body reaches the client as it is
+// written, never held for the next read.
+func TestServerConnStreamNotHeld(t *testing.T) {
+	got := make(chan struct{})
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) != "/stream" {
+			ctx.SetBodyString("plain")
+			return
+		}
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			w.WriteString("event: one\n\n") //nolint:errcheck
+			w.Flush()                       //nolint:errcheck
+			<-got                           // the client read the first event
+			w.WriteString("event: two\n\n") //nolint:errcheck
+		})
+	}, nil)
+	c := dialRawClient(t, addr)
+	c.send("GET", "/plain", nil) // a held response first
+	c.recv()
+	c.send("GET", "/stream", nil)
+	for {
+		line, err := c.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the stream: %v", err)
+		}
+		if line == "event: one\n" {
+			break
+		}
+	}
+	close(got)
+	for {
+		line, err := c.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the stream: %v", err)
+		}
+		if line == "event: two\n" {
+			break
+		}
+	}
+}
+
+// smallBufListener shrinks each accepted connection's send buffer, so a
+// held response does not fit the socket at once.
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096) //nolint:errcheck
+	}
+	return c, err
+}
+
+// TestServerConnPartialWrite: a held response the socket takes only in
+// part is finished the usual way, and the next request is read after it.
+// The client reads nothing until the write was partial (testHookPartial),
+// so with small socket buffers it always is.
+func TestServerConnPartialWrite(t *testing.T) {
+	partial := make(chan struct{}, 1)
+	testHookPartial = func() {
+		select {
+		case partial <- struct{}{}:
+		default:
+		}
+	}
+	t.Cleanup(func() { testHookPartial = nil })
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody,
+		func(ln net.Listener) net.Listener { return smallBufListener{ln} })
+	c := dialRawClient(t, addr)
+	c.conn.(*net.TCPConn).SetReadBuffer(4096) //nolint:errcheck
+	c.send("GET", "/size/1", nil)             // the connection's first read is a plain one
+	c.recv()
+	size := maxHeldResponse - 300
+	c.send("GET", "/size/"+strconv.Itoa(size), nil)
+	c.recv() // held: written by the read that waits for the next request
+	c.send("GET", "/size/"+strconv.Itoa(size), nil)
+	select {
+	case <-partial:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held response fit the socket whole; the test's socket buffers are too large")
+	}
+	if status, body := c.recv(); status != 200 || len(body) != size {
+		t.Fatalf("after a partial write: status %d, %d bytes", status, len(body))
+	}
+	c.send("GET", "/size/7", nil)
+	if _, body := c.recv(); len(body) != 7 {
+		t.Fatalf("the request after: %d bytes; want 7", len(body))
+	}
+}
+
+// TestServerConnIdleTimeout: the idle timeout still closes a connection
+// whose last response was held, both when it is shorter than the probe and
+// when the probe expires first.
+func TestServerConnIdleTimeout(t *testing.T) {
+	for _, probe := range []time.Duration{time.Second, time.Millisecond} {
+		t.Run(probe.String(), func(t *testing.T) {
+			setWaitProbe(t, probe)
+			addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 100 * time.Millisecond}, sizedBody, nil)
+			c := dialRawClient(t, addr)
+			c.send("GET", "/size/10", nil)
+			c.recv()
+			if n, err := c.br.ReadByte(); err != io.EOF {
+				t.Fatalf("after the idle timeout: read %v, %v; want EOF", n, err)
+			}
+		})
+	}
+}
+
+// TestServerConnProbeExpires: with a probe that expires at once, the wait
+// ends in a plain read every time and requests still flow.
+func TestServerConnProbeExpires(t *testing.T) {
+	setWaitProbe(t, time.Nanosecond)
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody, nil)
+	c := dialRawClient(t, addr)
+	for i := 0; i < 50; i++ {
+		c.send("GET", "/size/"+strconv.Itoa(i), nil)
+		if _, body := c.recv(); len(body) != i {
+			t.Fatalf("got %d bytes; want %d", len(body), i)
+		}
+	}
+}
+
+// TestServerConnCloseWritesHeld: Close (fasthttp's after Connection: close,
+// or Shutdown's on an idle connection) sends the held response first.
+func TestServerConnCloseWritesHeld(t *testing.T) {
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString("last")
+		ctx.SetConnectionClose()
+	}, nil)
+	c := dialRawClient(t, addr)
+	c.send("GET", "/", nil)
+	if _, body := c.recv(); string(body) != "last" {
+		t.Fatalf("got %q; want last", body)
+	}
+	if _, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after Connection: close: %v; want EOF", err)
+	}
+
+	// Close from another goroutine while a response is held and the
+	// wait is armed.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := waitFirstListener{ln}.Accept()
+		accepted <- c
+	}()
+	client := dialRawClient(t, ln.Addr().String())
+	sc := (<-accepted).(*serverConn)
+	sc.holdNext = true
+	sc.Write([]byte("held"))                                  //nolint:errcheck
+	sc.SetReadDeadline(time.Now().Add(10 * time.Second))      //nolint:errcheck
+	go func() { sc.Read(make([]byte, 10)) }()                 //nolint:errcheck
+	sc.Close()                                                //nolint:errcheck
+	if b, err := io.ReadAll(client.br); string(b) != "held" { //nolint:errcheck
+		t.Fatalf("after Close: read %q, %v; want held", b, err)
+	}
+}
+
+// TestServerConnHijack: a hijacked connection gets the held response
+// first and then carries raw bytes both ways.
+func TestServerConnHijack(t *testing.T) {
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) != "/upgrade" {
+			ctx.SetBodyString("plain")
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+		ctx.Response.Header.Set("Upgrade", "echo")
+		ctx.Response.Header.Set("Connection", "Upgrade")
+		ctx.Response.SkipBody = true
+		ctx.Hijack(func(c net.Conn) {
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Write([]byte("echo " + line)) //nolint:errcheck
+		})
+	}, nil)
+	c := dialRawClient(t, addr)
+	c.send("GET", "/plain", nil)
+	c.recv()
+	if _, err := c.conn.Write([]byte("GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	resp.SkipBody = true
+	if err := resp.Header.Read(c.br); err != nil || resp.StatusCode() != 101 {
+		t.Fatalf("upgrade: %d, %v", resp.StatusCode(), err)
+	}
+	c.conn.Write([]byte("hello\n")) //nolint:errcheck
+	if line, err := c.br.ReadString('\n'); line != "echo hello\n" {
+		t.Fatalf("after the hijack: %q, %v", line, err)
+	}
+}
