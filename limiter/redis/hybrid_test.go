@@ -21,7 +21,9 @@ type checker interface {
 // safe for concurrent use), so every event is ordered against the syncs.
 func newManualHybrid(t *testing.T, c rueidis.Client, name string, l limiter.Limit) *Hybrid {
 	t.Helper()
-	h, err := NewHybrid(c, name, l, Options{SyncPeriod: time.Hour})
+	// A sync of thousands of keys under -race on a busy machine can take
+	// longer than the default 500ms; the tests are about order, not time.
+	h, err := NewHybrid(c, name, l, Options{SyncPeriod: time.Hour, SyncTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
