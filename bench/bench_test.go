@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,8 +136,8 @@ func checkSVG(t *testing.T, path string, targets []string) {
 			}
 		}
 	}
-	// background + legend + 2 panels × (rows of get-small + 1 feature row)
-	want := 1 + len(allTargets) + 2*(len(targets)+1)
+	// background + legend (-cores 1) + 2 panels × (rows of get-small + 1 feature row)
+	want := 1 + len(targetsFor(1)) + 2*(len(targets)+1)
 	if root != "svg" || rects != want {
 		t.Fatalf("%s: root <%s>, %d rects; want <svg>, %d", path, root, rects, want)
 	}
@@ -274,7 +275,7 @@ func TestCacheHitTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer up.Stop(5 * time.Second) //nolint:errcheck
-	fg, err := e.startFastgate("fastgate-cache-hit", w.fastgateTmpl)
+	fg, err := e.startFastgate("fastgate-cache-hit", w.fastgateTmpl, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,5 +361,137 @@ func TestParsePerfCSV(t *testing.T) {
 	}
 	if _, err := parsePerfCSV("<not counted>,,raw_syscalls:sys_enter,0,0,,\n"); err == nil {
 		t.Fatal("no total counted: want an error")
+	}
+}
+
+// TestTargetsFlag checks the targets of -cores 1 and 2: fastgate-reuseport
+// only with more than one core.
+func TestTargetsFlag(t *testing.T) {
+	f := func(args []string, want string) {
+		t.Helper()
+		c, err := parseFlags(args, io.Discard)
+		if err != nil {
+			t.Fatalf("parseFlags(%q): %s", args, err)
+		}
+		if c.targets != want {
+			t.Fatalf("parseFlags(%q) targets got %q; want %q", args, c.targets, want)
+		}
+	}
+	f(nil, "direct,fastgate,nginx,haproxy")
+	f([]string{"-cores", "2"}, "direct,fastgate,fastgate-reuseport,nginx,haproxy")
+	f([]string{"-cores", "2", "-targets", "fastgate,fastgate-reuseport"}, "fastgate,fastgate-reuseport")
+
+	bad := func(args []string, want string) {
+		t.Helper()
+		_, err := parseFlags(args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("parseFlags(%q) error got %v; want one containing %q", args, err, want)
+		}
+	}
+	bad([]string{"-targets", "fastgate-reuseport"}, "needs -cores 2 or more")
+	bad([]string{"-cores", "2", "-targets", "fastgate,envoy"}, `unknown target "envoy"`)
+}
+
+// TestReuseportResults checks the fastgate-reuseport row of the tables
+// and chart of a -cores 2 run, and that -cores 1 has none of it.
+func TestReuseportResults(t *testing.T) {
+	mk := func(cores int, targets ...string) *results {
+		r := &results{Settings: settings{Repeat: 1, Cores: cores, GOMAXPROCS: cores}}
+		wr := r.workload(&workload{Name: "get-small", Description: "GET"})
+		for i, tg := range targets {
+			wr.row(tg).Runs = []run{{Requests: 1000, RPS: float64(1000 * (i + 1)), CPUPerReq: 10}}
+		}
+		r.finish()
+		return r
+	}
+	r := mk(2, targetFastgate, targetReuseport, targetNginx)
+	md := r.markdown()
+	for _, want := range []string{
+		"| fastgate-reuseport (2 × GOMAXPROCS=1) | 2,000 | 10.0 |",
+		"fastgate-reuseport is 2 fastgate processes with GOMAXPROCS=1",
+		"- fastgate / nginx: CPU µs per request ×1.00, requests/s ×0.33",
+		"- fastgate-reuseport / nginx: CPU µs per request ×1.00, requests/s ×0.67",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("-cores 2 markdown lacks %q:\n%s", want, md)
+		}
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(js, []byte(`"reuseport_ratios":{"nginx":`)) {
+		t.Errorf("-cores 2 JSON lacks reuseport_ratios: %s", js)
+	}
+	if svg := string(r.svg()); !strings.Contains(svg, ">fastgate-reuseport</text>") || !strings.Contains(svg, targetColors[targetReuseport]) {
+		t.Errorf("-cores 2 chart lacks the fastgate-reuseport legend or bar:\n%s", svg)
+	}
+
+	r = mk(1, targetFastgate, targetNginx)
+	js, err = json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{r.markdown(), string(r.svg()), string(js)} {
+		if strings.Contains(out, "reuseport") {
+			t.Errorf("-cores 1 output mentions reuseport:\n%s", out)
+		}
+	}
+}
+
+// TestListens checks the listening-socket probe of fastgate-reuseport's
+// start on a socket of this process.
+func TestListens(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	f := func(port string, want bool) {
+		t.Helper()
+		got, err := listens(os.Getpid(), port)
+		if err != nil || got != want {
+			t.Fatalf("listens(self, %s) got %v, %v; want %v, nil", port, got, err, want)
+		}
+	}
+	f(port, true)
+	ln.Close()
+	f(port, false)
+}
+
+// TestReuseportTarget starts fastgate-reuseport with -cores 2 and checks
+// that both processes listen on the one port, that it proxies, and that
+// its CPU time and pids cover both.
+func TestReuseportTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs real processes")
+	}
+	e := &env{dir: t.TempDir(), bin: testBin(t), conns: 4, gomaxprocs: 2, cores: 2}
+	up, err := e.startUpstream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Stop(5 * time.Second) //nolint:errcheck
+	tg, err := e.startFastgate(targetReuseport, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.stop()
+	if len(tg.procs) != 2 || len(tg.pids()) != 2 {
+		t.Fatalf("%d processes, pids %v; want 2", len(tg.procs), tg.pids())
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(tg.url, "http://"))
+	for _, p := range tg.procs {
+		if ok, err := listens(p.Pid(), port); !ok || err != nil {
+			t.Errorf("%s (pid %d) listens on %s got %v, %v; want true", p.Name, p.Pid(), port, ok, err)
+		}
+	}
+	for i := range 20 {
+		if code, _ := getXCache(t, tg.url+"/bench/small"); code != 200 {
+			t.Fatalf("GET #%d through %s: status %d; want 200", i, tg.name, code)
+		}
+	}
+	if _, err := tg.cpuTime(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,20 +6,25 @@
 // (GOMAXPROCS=1), nginx (1 worker) and HAProxy (nbthread 1) (-cores N: N
 // each), each with
 // keep-alive to the upstream and no logs (the generated configs say how
-// they are equivalent; -keep keeps them). For every workload of
+// they are equivalent; -keep keeps them). With -cores N > 1 one more row,
+// fastgate-reuseport, is fastgate deployed the other way: N processes with
+// GOMAXPROCS=1 sharing the port with -reuseport (SO_REUSEPORT), the
+// kernel spreading the connections over them. For every workload of
 // bench/workloads.json it drives each target with the same closed-model
 // load from a separate loadgen process (-conns connections for -time),
 // -repeat times interleaved (A B C A B C ...), then once with wrk when it
 // is installed, as a cross-check. For each run it reads the CPU time of the
-// proxy process (utime+stime, /proc/PID/stat) before and after and divides
-// it by the requests served; the direct row (generator -> upstream) shows
-// the upstream's own CPU, the floor. With perf installed, one more run per
-// target counts the proxy's system calls per request (perf stat on its
-// syscall tracepoints), the kernel work behind most of its CPU.
+// proxy process (utime+stime, /proc/PID/stat; fastgate-reuseport's
+// processes summed) before and after and divides it by the requests
+// served; the direct row (generator -> upstream) shows the upstream's own
+// CPU, the floor. With perf installed, one more run per target counts the
+// proxy's system calls per request (perf stat on the syscall tracepoints
+// of all its processes), the kernel work behind most of its CPU.
 //
 // It prints one table per workload (medians, min–max spread, fastgate's
-// ratios to nginx and HAProxy) and writes bench/results/DATE-COMMIT.json
-// and .svg, plus latest.json, latest.md and latest.svg for the README.
+// and fastgate-reuseport's ratios to nginx and HAProxy) and writes
+// bench/results/DATE-COMMIT.json and .svg, plus latest.json, latest.md and
+// latest.svg for the README.
 //
 // Environment: BENCH_TIME is the per-run duration (default 3s),
 // BENCH_REPEAT the number of repeats (default 3); flags override them.
@@ -32,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,12 +93,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.runTime, "time", runTime, "duration of one run (env BENCH_TIME)")
 	fs.IntVar(&c.repeat, "repeat", repeat, "runs per target and workload, interleaved; the median is reported (env BENCH_REPEAT)")
 	fs.IntVar(&c.conns, "conns", 64, "generator connections (closed model)")
-	fs.IntVar(&c.cores, "cores", 1, "cores each proxy may use: nginx workers, HAProxy threads and fastgate's GOMAXPROCS")
+	fs.IntVar(&c.cores, "cores", 1, "cores each proxy may use: nginx workers, HAProxy threads and fastgate's GOMAXPROCS; above 1 it adds the fastgate-reuseport row: that many fastgate processes with GOMAXPROCS=1 sharing the port (-reuseport)")
 	fs.IntVar(&c.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of fastgate; 0: -cores")
 	fs.BoolVar(&c.syscalls, "syscalls", true, "after the measured runs, one more run per target under `perf stat` counting its syscalls per request, when perf is installed")
 	fs.StringVar(&c.workloads, "workloads", "bench/workloads.json", "workloads file")
 	fs.StringVar(&c.only, "only", "", "comma-separated workload names to run; empty: all")
-	fs.StringVar(&c.targets, "targets", strings.Join(allTargets, ","), "comma-separated targets to run")
+	fs.StringVar(&c.targets, "targets", "", "comma-separated targets to run: direct, fastgate, fastgate-reuseport (only with -cores > 1), nginx, haproxy; empty: all")
 	fs.StringVar(&c.out, "out", "bench/results", "results directory")
 	fs.BoolVar(&c.pin, "pin", false, "pin the proxy (and upstream) to CPU 0 and the generator to CPU 1 with taskset")
 	fs.BoolVar(&c.wrk, "wrk", true, "cross-check every target once with wrk when it is installed")
@@ -109,6 +115,18 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.pin && c.cores > 1 {
 		return nil, fmt.Errorf("bench: -pin puts each proxy on one core; it does not go with -cores %d", c.cores)
+	}
+	if c.targets == "" {
+		c.targets = strings.Join(targetsFor(c.cores), ",")
+	}
+	for _, t := range strings.Split(c.targets, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == targetReuseport && c.cores == 1:
+			return nil, fmt.Errorf("bench: -targets %s runs -cores fastgate processes of one core each; it needs -cores 2 or more", t)
+		case t != "" && !slices.Contains(allTargets, t):
+			return nil, fmt.Errorf("bench: -targets: unknown target %q; want some of %s", t, strings.Join(allTargets, ","))
+		}
 	}
 	return c, nil
 }
@@ -235,14 +253,17 @@ func (b *bench) startTargets() error {
 	}
 	b.upstream = p
 	if b.wanted(targetDirect) {
-		b.targets[targetDirect] = &target{name: targetDirect, url: "http://" + b.env.upstream, proc: p}
+		b.targets[targetDirect] = &target{name: targetDirect, url: "http://" + b.env.upstream, procs: []*loadtest.Proc{p}}
 	}
-	if b.wanted(targetFastgate) {
-		t, err := b.env.startFastgate(targetFastgate, "")
+	for _, name := range []string{targetFastgate, targetReuseport} {
+		if !b.wanted(name) {
+			continue
+		}
+		t, err := b.env.startFastgate(name, "", name == targetReuseport)
 		if err != nil {
 			return err
 		}
-		b.targets[targetFastgate] = t
+		b.targets[name] = t
 	}
 	for _, name := range []string{targetNginx, targetHAProxy} {
 		if !b.wanted(name) {
@@ -327,10 +348,14 @@ func (b *bench) rowTargets(w *workload) []string {
 func (b *bench) runWorkload(w *workload) error {
 	names := b.rowTargets(w)
 	targets := make([]*target, len(names))
+	width := 9 // of the name in the progress lines
 	for i, name := range names {
+		width = max(width, len(name))
 		targets[i] = b.targets[name]
-		if name == targetFastgate && w.fastgateTmpl != "" {
-			t, err := b.env.startFastgate("fastgate-"+w.Name, w.fastgateTmpl)
+		if (name == targetFastgate || name == targetReuseport) && w.fastgateTmpl != "" {
+			// fastgate-reuseport's processes each have their own cache
+			// and limiters: cache-hit fills one cache per process.
+			t, err := b.env.startFastgate(name+"-"+w.Name, w.fastgateTmpl, name == targetReuseport)
 			if err != nil {
 				return err
 			}
@@ -351,8 +376,8 @@ func (b *bench) runWorkload(w *workload) error {
 			if err != nil {
 				return err
 			}
-			b.logf("%-18s %-9s run %d/%d: %8.0f req/s  %6.2f µs CPU/req  p99 %.2fms  errors %d",
-				w.Name, names[i], rep+1, b.cfg.repeat, r.RPS, r.CPUPerReq, r.P99, r.Errors)
+			b.logf("%-18s %-*s run %d/%d: %8.0f req/s  %6.2f µs CPU/req  p99 %.2fms  errors %d",
+				w.Name, width, names[i], rep+1, b.cfg.repeat, r.RPS, r.CPUPerReq, r.P99, r.Errors)
 			wr.row(names[i]).Runs = append(wr.row(names[i]).Runs, r)
 		}
 	}

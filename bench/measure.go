@@ -22,12 +22,12 @@ type run struct {
 	P50        float64 `json:"p50_ms"`
 	P99        float64 `json:"p99_ms"`
 	P999       float64 `json:"p99_9_ms"`
-	CPUSeconds float64 `json:"cpu_s"`          // proxy process (or upstream for direct) utime+stime during the run
+	CPUSeconds float64 `json:"cpu_s"`          // proxy process (or upstream for direct; fastgate-reuseport's processes summed) utime+stime during the run
 	CPUPerReq  float64 `json:"cpu_us_per_req"` // CPUSeconds / Requests, µs
 }
 
 // measure runs loadgen with w against t for d and reads t's CPU time
-// around it.
+// (all its processes') around it.
 func (b *bench) measure(w *workload, t *target, d time.Duration) (run, error) {
 	sc, err := w.scenario(t.url, b.env.conns, d.String())
 	if err != nil {
@@ -40,15 +40,15 @@ func (b *bench) measure(w *workload, t *target, d time.Duration) (run, error) {
 	}
 	os.Remove(out)
 	argv := b.env.pinned("1", []string{filepath.Join(b.env.bin, "loadgen"), "-quiet", "-scenario", scPath, "-json", out})
-	cpu0, err := loadtest.CPUTime(t.proc.Pid())
+	cpu0, err := t.cpuTime()
 	if err != nil {
-		return run{}, fmt.Errorf("bench: CPU time of %s: %w", t.name, err)
+		return run{}, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	res, cmdErr := cmd.CombinedOutput()
-	cpu1, err := loadtest.CPUTime(t.proc.Pid())
+	cpu1, err := t.cpuTime()
 	if err != nil {
-		return run{}, fmt.Errorf("bench: CPU time of %s: %w", t.name, err)
+		return run{}, err
 	}
 	var s loadtest.Summary
 	b2, err := os.ReadFile(out)
@@ -85,7 +85,7 @@ func (b *bench) measureWrk(w *workload, t *target, d time.Duration) (*wrkRun, er
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	argv := b.env.pinned("1", []string{b.wrk, "-t1", "-c" + strconv.Itoa(b.env.conns), "-d" + strconv.Itoa(secs) + "s",
 		"--latency", "-s", script, t.url + w.Path})
-	cpu0, err := loadtest.CPUTime(t.proc.Pid())
+	cpu0, err := t.cpuTime()
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (b *bench) measureWrk(w *workload, t *target, d time.Duration) (*wrkRun, er
 	if err != nil {
 		return nil, fmt.Errorf("bench: wrk against %s: %w\n%s", t.name, err, out)
 	}
-	cpu1, err := loadtest.CPUTime(t.proc.Pid())
+	cpu1, err := t.cpuTime()
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,9 @@ type workloadResult struct {
 	CompareWith string           `json:"compare_with,omitempty"`
 	Rows        []*row           `json:"rows"`
 	Ratios      map[string]ratio `json:"ratios"` // fastgate over nginx / haproxy
+	// ReuseportRatios are fastgate-reuseport's over nginx / haproxy, with
+	// -cores > 1.
+	ReuseportRatios map[string]ratio `json:"reuseport_ratios,omitempty"`
 }
 
 // row is one target's measurements of one workload.
@@ -70,7 +73,8 @@ type stat struct {
 	Max    float64 `json:"max"`
 }
 
-// ratio is fastgate's figure divided by another proxy's.
+// ratio is fastgate's (or fastgate-reuseport's) figure divided by another
+// proxy's.
 type ratio struct {
 	CPUPerReq float64 `json:"cpu_us_per_req"`
 	RPS       float64 `json:"rps"`
@@ -89,6 +93,9 @@ func newResults(c *config, b *bench) *results {
 			Pin: c.pin, Generator: fmt.Sprintf("loadgen, closed model, %d connections, separate process", c.conns),
 			CPUMetric: "utime+stime of the proxy process (the upstream for direct) from /proc/PID/stat during the run, over requests served"},
 		Skipped: []string{},
+	}
+	if c.cores > 1 && b.wanted(targetReuseport) {
+		r.Settings.CPUMetric = "utime+stime of the proxy process (the upstream for direct, the sum over its processes for fastgate-reuseport) from /proc/PID/stat during the run, over requests served"
 	}
 	if b.wrk != "" {
 		r.Versions["wrk"] = versionOf(b.wrk, "-v")
@@ -179,26 +186,43 @@ func (r *results) finish() {
 		}
 	}
 	for _, wr := range r.Workloads {
-		fg := wr.find(targetFastgate)
-		if fg == nil {
-			continue
-		}
-		base := wr
-		if wr.find(targetNginx) == nil && wr.find(targetHAProxy) == nil && wr.CompareWith != "" {
-			for _, o := range r.Workloads {
-				if o.Name == wr.CompareWith {
-					base = o
-				}
-			}
-		}
-		for _, other := range []string{targetNginx, targetHAProxy} {
-			o := base.find(other)
-			if o == nil || o.CPUPerReq.Median == 0 || o.RPS.Median == 0 {
-				continue
-			}
-			wr.Ratios[other] = ratio{CPUPerReq: fg.CPUPerReq.Median / o.CPUPerReq.Median, RPS: fg.RPS.Median / o.RPS.Median}
+		base := r.compareBase(wr)
+		wr.Ratios = addRatios(wr.Ratios, wr.find(targetFastgate), base)
+		wr.ReuseportRatios = addRatios(wr.ReuseportRatios, wr.find(targetReuseport), base)
+	}
+}
+
+// compareBase returns the workload whose nginx and HAProxy rows wr's
+// ratios use: wr itself, or its compare_with when it has neither.
+func (r *results) compareBase(wr *workloadResult) *workloadResult {
+	if wr.find(targetNginx) != nil || wr.find(targetHAProxy) != nil || wr.CompareWith == "" {
+		return wr
+	}
+	for _, o := range r.Workloads {
+		if o.Name == wr.CompareWith {
+			return o
 		}
 	}
+	return wr
+}
+
+// addRatios adds fg's figures over base's nginx and HAProxy rows to m,
+// made on first use, and returns m; fg nil (no such row) adds none.
+func addRatios(m map[string]ratio, fg *row, base *workloadResult) map[string]ratio {
+	if fg == nil {
+		return m
+	}
+	for _, other := range []string{targetNginx, targetHAProxy} {
+		o := base.find(other)
+		if o == nil || o.CPUPerReq.Median == 0 || o.RPS.Median == 0 {
+			continue
+		}
+		if m == nil {
+			m = map[string]ratio{}
+		}
+		m[other] = ratio{CPUPerReq: fg.CPUPerReq.Median / o.CPUPerReq.Median, RPS: fg.RPS.Median / o.RPS.Median}
+	}
+	return m
 }
 
 // fmtStat formats a median with its range.
@@ -240,8 +264,11 @@ func (r *results) tableRows(wr *workloadResult) ([]string, [][]string) {
 	var rows [][]string
 	for _, rw := range wr.Rows {
 		name := rw.Target
-		if name == targetDirect {
+		switch name {
+		case targetDirect:
 			name = "direct (upstream CPU)"
+		case targetReuseport:
+			name = fmt.Sprintf("fastgate-reuseport (%d × GOMAXPROCS=1)", r.Settings.Cores)
 		}
 		cells := []string{name, fmtStat(rw.RPS, 0, single), fmtStat(rw.CPUPerReq, 1, single),
 			fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single), fmtNum(float64(rw.Errors), 0)}
@@ -268,11 +295,18 @@ func (wr *workloadResult) syscallLines() []string {
 	return out
 }
 
-// ratioLines describes fastgate's ratios of a workload.
+// ratioLines describes fastgate's (and fastgate-reuseport's) ratios of a
+// workload.
 func (wr *workloadResult) ratioLines() []string {
-	var out []string
+	out := wr.appendRatioLines(nil, targetFastgate, wr.Ratios)
+	return wr.appendRatioLines(out, targetReuseport, wr.ReuseportRatios)
+}
+
+// appendRatioLines appends a line per ratio of m, target's over nginx and
+// HAProxy.
+func (wr *workloadResult) appendRatioLines(dst []string, target string, m map[string]ratio) []string {
 	for _, other := range []string{targetNginx, targetHAProxy} {
-		rt, ok := wr.Ratios[other]
+		rt, ok := m[other]
 		if !ok {
 			continue
 		}
@@ -280,9 +314,9 @@ func (wr *workloadResult) ratioLines() []string {
 		if wr.find(other) == nil && wr.CompareWith != "" {
 			vs += " (" + wr.CompareWith + ")"
 		}
-		out = append(out, fmt.Sprintf("fastgate / %s: CPU µs per request ×%.2f, requests/s ×%.2f", vs, rt.CPUPerReq, rt.RPS))
+		dst = append(dst, fmt.Sprintf("%s / %s: CPU µs per request ×%.2f, requests/s ×%.2f", target, vs, rt.CPUPerReq, rt.RPS))
 	}
-	return out
+	return dst
 }
 
 // printTables prints one aligned table per workload.
@@ -326,13 +360,27 @@ func (r *results) printTables(w io.Writer) {
 	}
 }
 
+// hasRow reports whether some workload has a row of target.
+func (r *results) hasRow(target string) bool {
+	for _, wr := range r.Workloads {
+		if wr.find(target) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // markdown returns the tables as Markdown, for the README.
 func (r *results) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<!-- generated by `make bench` (go run ./bench); do not edit -->\n")
 	cores := max(r.Settings.Cores, 1)
-	fmt.Fprintf(&b, "Measured %s at %s, %d CPUs, %s: loadgen with %d connections, %gs per run, median of %d interleaved runs (min–max); fastgate GOMAXPROCS=%d, nginx %d worker(s), HAProxy nbthread %d; CPU µs / request is the proxy process's utime+stime over requests served. Syscalls per request come from one more run per target under `perf stat` (syscall tracepoints).\n",
+	fmt.Fprintf(&b, "Measured %s at %s, %d CPUs, %s: loadgen with %d connections, %gs per run, median of %d interleaved runs (min–max); fastgate GOMAXPROCS=%d, nginx %d worker(s), HAProxy nbthread %d; CPU µs / request is the proxy process's utime+stime over requests served. Syscalls per request come from one more run per target under `perf stat` (syscall tracepoints).",
 		r.Date, r.Commit, r.CPUs, r.Go, r.Settings.Conns, r.Settings.RunTimeS, r.Settings.Repeat, r.Settings.GOMAXPROCS, cores, cores)
+	if r.hasRow(targetReuseport) {
+		fmt.Fprintf(&b, " fastgate-reuseport is %d fastgate processes with GOMAXPROCS=1 sharing the port (-reuseport, SO_REUSEPORT); its CPU and syscalls are the sums over them.", cores)
+	}
+	b.WriteString("\n")
 	for _, wr := range r.Workloads {
 		fmt.Fprintf(&b, "\n**%s** — %s\n\n", wr.Name, wr.Description)
 		head, rows := r.tableRows(wr)

@@ -9,10 +9,11 @@ import (
 
 // Colours of the targets in the chart.
 var targetColors = map[string]string{
-	targetDirect:   "#9e9e9e",
-	targetFastgate: "#1f77b4",
-	targetNginx:    "#2ca02c",
-	targetHAProxy:  "#ff7f0e",
+	targetDirect:    "#9e9e9e",
+	targetFastgate:  "#1f77b4",
+	targetReuseport: "#aec7e8", // fastgate's blue, lighter
+	targetNginx:     "#2ca02c",
+	targetHAProxy:   "#ff7f0e",
 }
 
 // Chart geometry, in SVG user units.
@@ -43,13 +44,13 @@ func (r *results) svg() []byte {
 	return b.Bytes()
 }
 
-// legend draws the target colours.
+// legend draws the colours of the run's targets.
 func (r *results) legend(b *bytes.Buffer) {
 	x := marginLeft
-	for _, t := range allTargets {
+	for _, t := range targetsFor(r.Settings.Cores) {
 		fmt.Fprintf(b, `<rect x="%.1f" y="34" width="12" height="12" fill="%s"/>`+"\n", x, targetColors[t])
 		text(b, x+16, 44, "start", 12, t)
-		x += 100
+		x += max(100, 30+7*float64(len(t))) // about 7 units a character at size 12
 	}
 }
 

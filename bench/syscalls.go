@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"fastgate/loadtest"
 )
 
 // Syscall counting: one more run per target and workload, under
@@ -74,7 +72,7 @@ func perfUsable() error {
 // measureSyscalls runs w against t for d with perf stat attached to t's
 // processes, and returns the syscalls per request served.
 func (b *bench) measureSyscalls(w *workload, t *target, d time.Duration) (*syscallCounts, error) {
-	pids := loadtest.ProcessTree(t.proc.Pid())
+	pids := t.pids()
 	ps := make([]string, len(pids))
 	for i, p := range pids {
 		ps[i] = strconv.Itoa(p)

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -19,11 +22,26 @@ import (
 const (
 	targetDirect   = "direct"
 	targetFastgate = "fastgate"
-	targetNginx    = "nginx"
-	targetHAProxy  = "haproxy"
+	// targetReuseport is -cores fastgate processes with GOMAXPROCS=1 sharing
+	// the port with SO_REUSEPORT (-reuseport): the other way to spread
+	// fastgate over cores, beside one process with GOMAXPROCS=-cores
+	// (issue 15). It exists only with -cores > 1: on one core it would be
+	// the fastgate row again.
+	targetReuseport = "fastgate-reuseport"
+	targetNginx     = "nginx"
+	targetHAProxy   = "haproxy"
 )
 
-var allTargets = []string{targetDirect, targetFastgate, targetNginx, targetHAProxy}
+var allTargets = []string{targetDirect, targetFastgate, targetReuseport, targetNginx, targetHAProxy}
+
+// targetsFor returns the targets of a run with -cores cores, in table
+// order: all of them, but fastgate-reuseport only with cores > 1.
+func targetsFor(cores int) []string {
+	if cores > 1 {
+		return allTargets
+	}
+	return slices.DeleteFunc(slices.Clone(allTargets), func(t string) bool { return t == targetReuseport })
+}
 
 // startTimeout bounds a proxy's start.
 const startTimeout = 10 * time.Second
@@ -31,18 +49,47 @@ const startTimeout = 10 * time.Second
 // target is one running thing the generator sends to: a proxy, or the
 // upstream itself for the direct row.
 type target struct {
-	name   string
-	url    string
-	proc   *loadtest.Proc // the process whose CPU time is measured
-	owned  bool           // stopped by stop (the direct row shares the upstream)
-	config string         // path of the generated config, for the report
+	name string
+	url  string
+	// procs are the processes whose CPU time is measured, summed: one,
+	// or fastgate-reuseport's -cores processes sharing the port.
+	procs  []*loadtest.Proc
+	owned  bool   // stopped by stop (the direct row shares the upstream)
+	config string // path of the generated config, for the report
 }
 
-// stop stops the target's process if it owns it.
+// stop stops the target's processes if it owns them.
 func (t *target) stop() {
-	if t.owned && t.proc != nil {
-		t.proc.Stop(5 * time.Second) //nolint:errcheck // a bench process
+	if !t.owned {
+		return
 	}
+	for _, p := range t.procs {
+		p.Stop(5 * time.Second) //nolint:errcheck // a bench process
+	}
+}
+
+// cpuTime returns the user+system CPU time of t's processes and their
+// children, together.
+func (t *target) cpuTime() (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range t.procs {
+		d, err := loadtest.CPUTime(p.Pid())
+		if err != nil {
+			return 0, fmt.Errorf("bench: CPU time of %s (pid %d): %w", t.name, p.Pid(), err)
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// pids returns the pids of t's processes and their children (nginx's
+// workers, say), for perf stat -p.
+func (t *target) pids() []int {
+	var out []int
+	for _, p := range t.procs {
+		out = append(out, loadtest.ProcessTree(p.Pid())...)
+	}
+	return out
 }
 
 // env is the shared setup of the targets.
@@ -101,8 +148,11 @@ routes:
 `
 
 // startFastgate starts fastgate with the config template tmpl (the plain
-// one when empty) under the given target name.
-func (e *env) startFastgate(name, tmpl string) (*target, error) {
+// one when empty) under the given target name: one process with
+// GOMAXPROCS=-gomaxprocs or, with reuseport, -cores processes with
+// GOMAXPROCS=1 on the same address with -reuseport. Each of these has its
+// own state: a response cache, rate limiter and metrics per process.
+func (e *env) startFastgate(name, tmpl string, reuseport bool) (*target, error) {
 	if tmpl == "" {
 		var err error
 		if tmpl, err = render(fastgateConfig, e); err != nil {
@@ -118,13 +168,39 @@ func (e *env) startFastgate(name, tmpl string) (*target, error) {
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		return nil, err
 	}
-	p, _, err := e.startProc(name, []string{filepath.Join(e.bin, "fastgate"), "-config", cfg, "-log-level", "warn"},
-		[]string{fmt.Sprintf("GOMAXPROCS=%d", e.gomaxprocs)}, "")
-	if err != nil {
+	argv := []string{filepath.Join(e.bin, "fastgate"), "-config", cfg, "-log-level", "warn"}
+	n, gomaxprocs := 1, e.gomaxprocs
+	if reuseport {
+		argv = append(argv, "-reuseport")
+		n, gomaxprocs = e.cores, 1
+	}
+	t := &target{name: name, url: "http://" + addr, owned: true, config: cfg}
+	for i := range n {
+		pname := name
+		if reuseport {
+			pname = fmt.Sprintf("%s[%d]", name, i+1)
+		}
+		p, _, err := e.startProc(pname, argv, []string{"GOMAXPROCS=" + strconv.Itoa(gomaxprocs)}, "")
+		if err != nil {
+			t.stop()
+			return nil, err
+		}
+		t.procs = append(t.procs, p)
+		if reuseport {
+			// A connect succeeds once any process listens, so waitReady
+			// alone would not see the later ones: each must listen
+			// before the next starts, all before the first run.
+			if err := waitListening(t, p, addr); err != nil {
+				t.stop()
+				return nil, err
+			}
+		}
+	}
+	if err := waitReady(t); err != nil {
+		t.stop()
 		return nil, err
 	}
-	t := &target{name: name, url: "http://" + addr, proc: p, owned: true, config: cfg}
-	return t, waitReady(t)
+	return t, nil
 }
 
 // nginxConfig is nginx's config; see its comment.
@@ -268,7 +344,7 @@ func (e *env) startNginx(bin string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{name: targetNginx, url: "http://" + addr, proc: p, owned: true, config: cfg}
+	t := &target{name: targetNginx, url: "http://" + addr, procs: []*loadtest.Proc{p}, owned: true, config: cfg}
 	return t, waitReady(t)
 }
 
@@ -290,7 +366,7 @@ func (e *env) startHAProxy(bin string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{name: targetHAProxy, url: "http://" + addr, proc: p, owned: true, config: cfg}
+	t := &target{name: targetHAProxy, url: "http://" + addr, procs: []*loadtest.Proc{p}, owned: true, config: cfg}
 	return t, waitReady(t)
 }
 
@@ -302,8 +378,8 @@ func waitReady(t *target) error {
 	deadline := time.Now().Add(startTimeout)
 	last := "no answer"
 	for time.Now().Before(deadline) {
-		if t.proc.Exited() {
-			return fmt.Errorf("bench: %s exited at start (config %s); output:\n%s", t.name, t.config, t.proc.Output())
+		if err := t.exitedAtStart(); err != nil {
+			return err
 		}
 		req.SetRequestURI(t.url + "/")
 		err := fasthttp.DoTimeout(req, resp, time.Second)
@@ -316,8 +392,84 @@ func waitReady(t *target) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.proc.Kill()
-	return fmt.Errorf("bench: %s at %s not ready within %s (last: %s); output:\n%s", t.name, t.url, startTimeout, last, t.proc.Output())
+	for _, p := range t.procs {
+		p.Kill()
+	}
+	return fmt.Errorf("bench: %s at %s not ready within %s (last: %s); output:\n%s", t.name, t.url, startTimeout, last, t.procs[0].Output())
+}
+
+// exitedAtStart returns an error naming the first of t's processes that
+// has exited, nil while all run.
+func (t *target) exitedAtStart() error {
+	for _, p := range t.procs {
+		if p.Exited() {
+			return fmt.Errorf("bench: %s exited at start (config %s); output:\n%s", p.Name, t.config, p.Output())
+		}
+	}
+	return nil
+}
+
+// waitListening polls until p, one of t's processes, holds a socket
+// listening on addr.
+func waitListening(t *target, p *loadtest.Proc, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w", t.name, err)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		if err := t.exitedAtStart(); err != nil {
+			return err
+		}
+		ok, err := listens(p.Pid(), port)
+		if err != nil {
+			return fmt.Errorf("bench: %s: %w", p.Name, err)
+		}
+		if ok {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("bench: %s (pid %d) not listening on %s within %s; output:\n%s", p.Name, p.Pid(), addr, startTimeout, p.Output())
+}
+
+// listens reports whether process pid holds a TCP socket listening on
+// port: the LISTEN sockets on the port from /proc/PID/net/tcp{,6}, by
+// inode, matched against the links of /proc/PID/fd ("socket:[INODE]").
+func listens(pid int, port string) (bool, error) {
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return false, fmt.Errorf("port %q: %w", port, err)
+	}
+	suffix := fmt.Sprintf(":%04X", n) // local_address is HEXIP:HEXPORT
+	var sockets []string
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/" + f)
+		if err != nil {
+			continue // no tcp6 without IPv6
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			// sl local_address rem_address st ... inode (10th); st 0A is LISTEN
+			fs := strings.Fields(line)
+			if len(fs) > 9 && fs[3] == "0A" && strings.HasSuffix(fs[1], suffix) {
+				sockets = append(sockets, "socket:["+fs[9]+"]")
+			}
+		}
+	}
+	if len(sockets) == 0 {
+		return false, nil
+	}
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && slices.Contains(sockets, l) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // findProxy returns the path of nginx or haproxy, installing the package
