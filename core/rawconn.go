@@ -1,7 +1,9 @@
 package core
 
 import (
+	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +27,46 @@ type rawTCPConn struct {
 	*net.TCPConn
 	raw      syscall.RawConn
 	deadline time.Time
+
+	// One Read: its buffer and result, and readStep (c.readOnce), made once.
+	rp       []byte
+	rn       int
+	rerr     error
+	readStep func(fd uintptr) bool
+}
+
+// Read reads like net.TCPConn's Read, waiting on the poller the same way,
+// but with sysRead: the response read is on every request's path.
+func (c *rawTCPConn) Read(p []byte) (int, error) {
+	c.rp = p
+	err := c.raw.Read(c.readStep)
+	c.rp = nil
+	if err != nil {
+		return 0, err
+	}
+	n, rerr := c.rn, c.rerr
+	c.rerr = nil
+	return n, rerr
+}
+
+// readOnce is the RawConn.Read callback of Read.
+func (c *rawTCPConn) readOnce(fd uintptr) bool {
+	for {
+		n, errno := sysRead(fd, c.rp)
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return false
+		case errno != 0:
+			c.rn, c.rerr = 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+		case n == 0 && len(c.rp) > 0:
+			c.rn, c.rerr = 0, io.EOF
+		default:
+			c.rn = n
+		}
+		return true
+	}
 }
 
 // maxDeadlineSlack bounds how much later than asked a deadline may fire.
@@ -84,7 +126,9 @@ func dialRaw(d *fasthttp.TCPDialer, addr string, timeout time.Duration) (net.Con
 	if err != nil {
 		return c, nil
 	}
-	return &rawTCPConn{TCPConn: tc, raw: raw}, nil
+	rc := &rawTCPConn{TCPConn: tc, raw: raw}
+	rc.readStep = rc.readOnce
+	return rc, nil
 }
 
 // maxRawRequest bounds the requests send writes from its own buffer; larger
@@ -122,14 +166,15 @@ func (r *rawSend) run(fd uintptr) bool {
 	}
 	r.wrote = true
 	for r.off < len(r.buf) {
-		n, err := syscall.Write(int(fd), r.buf[r.off:])
-		switch {
-		case err == syscall.EINTR:
+		n, errno := sysWrite(fd, r.buf[r.off:])
+		switch errno {
+		case 0:
+		case syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case syscall.EAGAIN:
 			return true
-		case err != nil:
-			r.err = err
+		default:
+			r.err = errno
 			return true
 		}
 		r.off += n

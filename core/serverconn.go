@@ -303,14 +303,15 @@ func (c *serverConn) writeHeld(fd uintptr) bool {
 		return true // Close wrote it
 	}
 	for c.off < len(c.held.b) {
-		n, err := syscall.Write(int(fd), c.held.b[c.off:])
-		switch {
-		case err == syscall.EINTR:
+		n, errno := sysWrite(fd, c.held.b[c.off:])
+		switch errno {
+		case 0:
+		case syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case syscall.EAGAIN:
 			return false
-		case err != nil:
-			c.werr = err
+		default:
+			c.werr = os.NewSyscallError("write", errno)
 			return false
 		}
 		c.off += n
@@ -322,14 +323,14 @@ func (c *serverConn) writeHeld(fd uintptr) bool {
 // read reads fd into c.p, reporting false when there was nothing to read.
 func (c *serverConn) read(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), c.p)
+		n, errno := sysRead(fd, c.p)
 		switch {
-		case err == syscall.EINTR:
+		case errno == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case errno == syscall.EAGAIN:
 			return false
-		case err != nil:
-			c.n, c.rerr = 0, os.NewSyscallError("read", err)
+		case errno != 0:
+			c.n, c.rerr = 0, os.NewSyscallError("read", errno)
 		case n == 0 && len(c.p) > 0:
 			c.n, c.rerr = 0, io.EOF
 		default:

@@ -99,10 +99,9 @@ func sizedBody(ctx *fasthttp.RequestCtx) {
 // one connection: each after the first is read by the wait that wrote the
 // previous response, and every response arrives whole.
 func TestServerConnWaitsFirst(t *testing.T) {
-	waits := -1
 	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
 		if string(ctx.Path()) == "/waits" {
-			waits = ctx.Conn().(*serverConn).waits
+			ctx.SetBodyString(strconv.Itoa(ctx.Conn().(*serverConn).waits))
 			return
 		}
 		sizedBody(ctx)
@@ -127,7 +126,8 @@ func TestServerConnWaitsFirst(t *testing.T) {
 		n++
 	}
 	c.send("GET", "/waits", nil)
-	c.recv()
+	_, body := c.recv()
+	waits, _ := strconv.Atoi(string(body))
 	// Responses over maxHeldResponse are written at once, and the reads
 	// after them are plain ones.
 	large := 0
