@@ -194,7 +194,11 @@ func (g *Gateway) Listen() (net.Listener, error) {
 // request (serverConn), one syscall fewer per keep-alive request.
 func (g *Gateway) Serve(ln net.Listener) error {
 	g.serving.Store(true)
-	return g.srv.Serve(g.wrapHTTP2(waitFirstListener{ln}))
+	idleFor := g.srv.IdleTimeout
+	if idleFor <= 0 {
+		idleFor = g.srv.ReadTimeout
+	}
+	return g.srv.Serve(g.wrapHTTP2(waitFirstListener{ln, idleFor}))
 }
 
 // ServeRedirect serves the HTTP-to-HTTPS redirect listener (tls.redirect_listen)

@@ -42,8 +42,13 @@ const maxHeldResponse = 64 << 10
 // fit the socket whole.
 var testHookPartial func()
 
-// waitFirstListener accepts plain TCP connections as serverConns.
-type waitFirstListener struct{ net.Listener }
+// waitFirstListener accepts plain TCP connections as serverConns. idleFor
+// is the server's idle timeout (fasthttp's IdleTimeout, else ReadTimeout):
+// the idle deadline fasthttp sets less idleFor is when the wait began.
+type waitFirstListener struct {
+	net.Listener
+	idleFor time.Duration
+}
 
 func (l waitFirstListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
@@ -58,16 +63,17 @@ func (l waitFirstListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, nil
 	}
-	sc := &serverConn{TCPConn: tc, raw: raw}
+	sc := &serverConn{TCPConn: tc, raw: raw, idleFor: l.idleFor}
 	sc.step = sc.run
 	return sc, nil
 }
 
 // Phases of serverConn.run.
 const (
-	phaseWrite = iota // write the held response, then wait
-	phaseProbe        // read at once; a request found means a lost edge
-	phaseRead         // read after readiness
+	phaseWrite     = iota // write the held response, then wait
+	phaseProbe            // read at once; a request found means a lost edge
+	phaseReadFirst        // read at once, or wait
+	phaseRead             // read after readiness
 )
 
 // serverConn is an accepted client connection whose responses can be
@@ -87,8 +93,15 @@ type serverConn struct {
 	plain bool
 	// armed is set when fasthttp set the idle read deadline with a
 	// response held: the next Read writes it and waits.
-	armed bool
-	idle  time.Time // the read deadline fasthttp asked for
+	armed   bool
+	idle    time.Time // the idle deadline fasthttp asked for
+	idleFor time.Duration
+
+	// The deadlines asked for (want) and set on the socket (set); eager
+	// keeps them equal.
+	rwant, rset time.Time
+	wwant, wset time.Time
+	eager       bool
 
 	mu     sync.Mutex // held, off and closed; Close may come from Shutdown
 	held   *heldBuf
@@ -101,8 +114,11 @@ type serverConn struct {
 	n     int
 	rerr  error
 	werr  error
-	found bool
+	ran   bool // the callback ran
+	got   bool // the callback read
+	found bool // the probe read at once
 	vec   [2][]byte
+	bufs  net.Buffers // over vec; a field, so writev does not allocate
 
 	// For tests: write-then-wait reads done, and held responses the
 	// socket took only in part.
@@ -143,15 +159,31 @@ func (c *serverConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if held == 0 {
-		return c.TCPConn.Write(p)
+		return c.writeAll(p)
 	}
 	c.vec[0], c.vec[1] = c.held.b[c.off:], p
-	bufs := net.Buffers(c.vec[:])
-	n, err := bufs.WriteTo(c.TCPConn)
-	c.vec[0], c.vec[1] = nil, nil
+	c.bufs = c.vec[:]
+	n, err := c.bufs.WriteTo(c.TCPConn)
+	for err != nil && c.rearmWrite(err) {
+		var m int64
+		m, err = c.bufs.WriteTo(c.TCPConn)
+		n += m
+	}
+	c.vec[0], c.vec[1], c.bufs = nil, nil, nil
 	c.releaseLocked()
 	c.holding = false
 	return max(int(n)-held, 0), err
+}
+
+// writeAll writes p under the write deadline asked for.
+func (c *serverConn) writeAll(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	for err != nil && c.rearmWrite(err) {
+		var m int
+		m, err = c.TCPConn.Write(p[n:])
+		n += m
+	}
+	return n, err
 }
 
 // flushLocked writes what is held.
@@ -159,7 +191,7 @@ func (c *serverConn) flushLocked() error {
 	if c.held == nil {
 		return nil
 	}
-	_, err := c.TCPConn.Write(c.held.b[c.off:])
+	_, err := c.writeAll(c.held.b[c.off:])
 	c.releaseLocked()
 	return err
 }
@@ -182,22 +214,85 @@ func (c *serverConn) flush() error {
 }
 
 // SetReadDeadline keeps fasthttp's idle deadline for the wait when a
-// response is held; Read sets it.
+// response is held (Read sets it), and otherwise asks for t.
 func (c *serverConn) SetReadDeadline(t time.Time) error {
 	if c.holding {
 		c.idle, c.armed = t, true
 		return nil
 	}
 	c.armed = false
+	return c.askRead(t)
+}
+
+// askRead asks for read deadline t, moving the socket's only when t is
+// earlier (or the socket has none).
+func (c *serverConn) askRead(t time.Time) error {
+	c.rwant = t
+	if !c.eager && !c.rset.IsZero() && (t.IsZero() || !t.Before(c.rset)) {
+		return nil
+	}
+	return c.setRead(t)
+}
+
+func (c *serverConn) setRead(t time.Time) error {
+	c.rset = t
 	return c.TCPConn.SetReadDeadline(t)
 }
 
-// SetDeadline is a hijack's: what is held goes first.
-func (c *serverConn) SetDeadline(t time.Time) error {
-	c.holding, c.armed = false, false
+// rearmRead reports whether err is the socket's read deadline firing
+// before the one asked for, which has not passed; it then moves the
+// socket's deadline to the asked one, and the read is to be retried.
+func (c *serverConn) rearmRead(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || c.rset.Equal(c.rwant) ||
+		!c.rwant.IsZero() && !time.Now().Before(c.rwant) {
+		return false
+	}
+	return c.setRead(c.rwant) == nil
+}
+
+// SetWriteDeadline asks for write deadline t, moving the socket's only
+// when t is earlier (or the socket has none).
+func (c *serverConn) SetWriteDeadline(t time.Time) error {
+	c.wwant = t
+	if !c.eager && !c.wset.IsZero() && (t.IsZero() || !t.Before(c.wset)) {
+		return nil
+	}
+	c.wset = t
+	return c.TCPConn.SetWriteDeadline(t)
+}
+
+// rearmWrite is rearmRead for writes.
+func (c *serverConn) rearmWrite(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || c.wset.Equal(c.wwant) ||
+		!c.wwant.IsZero() && !time.Now().Before(c.wwant) {
+		return false
+	}
+	c.wset = c.wwant
+	return c.TCPConn.SetWriteDeadline(c.wwant) == nil
+}
+
+// exact sets the deadlines asked for on the socket and keeps them exact
+// from now on, before the socket is used other than by Read and Write.
+func (c *serverConn) exact() error {
+	c.eager, c.holding, c.armed = true, false, false
 	if err := c.flush(); err != nil {
 		return err
 	}
+	if !c.rset.Equal(c.rwant) {
+		if err := c.setRead(c.rwant); err != nil {
+			return err
+		}
+	}
+	return c.SetWriteDeadline(c.wwant)
+}
+
+// SetDeadline is a hijack's: what is held goes first, and deadlines are
+// exact from then on.
+func (c *serverConn) SetDeadline(t time.Time) error {
+	if err := c.exact(); err != nil {
+		return err
+	}
+	c.rwant, c.rset, c.wwant, c.wset = t, t, t, t
 	return c.TCPConn.SetDeadline(t)
 }
 
@@ -205,70 +300,111 @@ func (c *serverConn) SetDeadline(t time.Time) error {
 // armed the wait; otherwise it writes what is held and reads.
 func (c *serverConn) Read(p []byte) (int, error) {
 	c.holdNext = false
-	if !c.holding {
-		return c.TCPConn.Read(p)
-	}
-	c.holding = false
-	if !c.armed {
-		if err := c.flush(); err != nil {
-			return 0, err
-		}
-		return c.TCPConn.Read(p)
-	}
-	c.armed = false
-	probe := time.Now().Add(waitProbe)
-	if !c.idle.IsZero() && c.idle.Before(probe) {
-		probe = c.idle
-	}
-	if err := c.TCPConn.SetReadDeadline(probe); err != nil {
-		return 0, err
-	}
-	n, err, done := c.rawRead(p, phaseWrite)
-	switch {
-	case done:
-		c.waits++
-		return n, err
-	case c.werr != nil:
-		err, c.werr = c.werr, nil
-		return 0, err
-	case c.phase == phaseWrite:
-		// The socket did not take the whole response, or the deadline
-		// had passed before the write: the rest goes the usual way, then
-		// a plain read.
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, err
-		}
-		c.partials++
-		if testHookPartial != nil {
-			testHookPartial()
+	if c.holding {
+		c.holding = false
+		if c.armed {
+			c.armed = false
+			return c.waitRead(p)
 		}
 		if err := c.flush(); err != nil {
 			return 0, err
 		}
-		if err := c.TCPConn.SetReadDeadline(c.idle); err != nil {
+	}
+	return c.readNow(p)
+}
+
+// readNow reads p, waiting when nothing is there yet.
+func (c *serverConn) readNow(p []byte) (int, error) {
+	for {
+		n, err, done := c.rawRead(p, phaseReadFirst)
+		if done {
+			return n, err
+		}
+		if !c.rearmRead(err) {
 			return 0, err
 		}
-		return c.TCPConn.Read(p)
-	case !errors.Is(err, os.ErrDeadlineExceeded) || probe.Equal(c.idle):
+	}
+}
+
+// waitRead writes the held response and waits for the next request under
+// the probe deadline, then the idle one.
+func (c *serverConn) waitRead(p []byte) (int, error) {
+	idle := c.idle
+	var probe time.Time
+	if c.idleFor > waitProbe && !idle.IsZero() {
+		probe = idle.Add(waitProbe - c.idleFor)
+	} else {
+		probe = time.Now().Add(waitProbe)
+		if !idle.IsZero() && idle.Before(probe) {
+			probe = idle
+		}
+	}
+	probing := !probe.Equal(idle)
+	if err := c.askRead(probe); err != nil {
 		return 0, err
 	}
-	// The probe expired: read under the idle deadline, at once.
-	if err := c.TCPConn.SetReadDeadline(c.idle); err != nil {
-		return 0, err
+	phase := phaseWrite
+	for {
+		n, err, done := c.rawRead(p, phase)
+		if done {
+			c.waits++
+			if c.found {
+				c.plain = true // a pipelining client
+			}
+			return n, err
+		}
+		if c.werr != nil {
+			err, c.werr = c.werr, nil
+			return 0, err
+		}
+		if c.phase == phaseWrite {
+			if !c.ran && c.rearmRead(err) {
+				continue // the socket's deadline had fired; nothing written yet
+			}
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return 0, err
+			}
+			// The socket did not take the whole response: the rest goes
+			// the usual way, then a plain read.
+			c.partials++
+			if testHookPartial != nil {
+				testHookPartial()
+			}
+			if err := c.flush(); err != nil {
+				return 0, err
+			}
+			if err := c.askRead(idle); err != nil {
+				return 0, err
+			}
+			return c.readNow(p)
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, err
+		}
+		if probing && !time.Now().Before(probe) {
+			// The probe expired: read at once under the idle deadline.
+			probing = false
+			c.rwant = idle
+			if err := c.setRead(idle); err != nil {
+				return 0, err
+			}
+			phase = phaseProbe
+			continue
+		}
+		if !c.rearmRead(err) {
+			return 0, err
+		}
+		phase = phaseReadFirst
 	}
-	n, err, _ = c.rawRead(p, phaseProbe)
-	if c.found {
-		c.plain = true // a pipelining client
-	}
-	return n, err
 }
 
 // rawRead runs one RawConn.Read from phase; done reports that it read.
 func (c *serverConn) rawRead(p []byte, phase int) (n int, err error, done bool) {
-	c.p, c.n, c.rerr, c.phase, c.found = p, 0, nil, phase, false
+	c.p, c.n, c.rerr, c.phase = p, 0, nil, phase
+	c.ran, c.got, c.found = false, false, false
 	err = c.raw.Read(c.step)
 	c.p = nil
-	if err != nil || c.phase != phaseRead && !c.found {
+	if !c.got {
 		return 0, err, false
 	}
 	return c.n, c.rerr, true
@@ -278,18 +414,19 @@ func (c *serverConn) rawRead(p []byte, phase int) (n int, err error, done bool) 
 func (c *serverConn) run(fd uintptr) bool {
 	switch c.phase {
 	case phaseWrite:
+		c.ran = true
 		if !c.writeHeld(fd) {
 			return true
 		}
 		c.phase = phaseRead
 		return false
 	case phaseProbe:
-		if !c.read(fd) {
-			c.phase = phaseRead
-			return false
+		if c.read(fd) {
+			c.found = true
+			return true
 		}
-		c.found = true
-		return true
+		c.phase = phaseRead
+		return false
 	}
 	return c.read(fd)
 }
@@ -336,21 +473,30 @@ func (c *serverConn) read(fd uintptr) bool {
 		default:
 			c.n, c.rerr = n, nil
 		}
+		c.got = true
 		return true
 	}
 }
 
 // ReadFrom keeps sendfile for file bodies, after what is held.
 func (c *serverConn) ReadFrom(r io.Reader) (int64, error) {
-	if err := c.flush(); err != nil {
+	if err := c.exact(); err != nil {
 		return 0, err
 	}
 	return c.TCPConn.ReadFrom(r)
 }
 
+// WriteTo keeps splice for whoever copies from the connection.
+func (c *serverConn) WriteTo(w io.Writer) (int64, error) {
+	if err := c.exact(); err != nil {
+		return 0, err
+	}
+	return c.TCPConn.WriteTo(w)
+}
+
 // CloseWrite sends what is held before the FIN.
 func (c *serverConn) CloseWrite() error {
-	if err := c.flush(); err != nil {
+	if err := c.exact(); err != nil {
 		return err
 	}
 	return c.TCPConn.CloseWrite()

@@ -3,11 +3,13 @@ package core
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,8 +36,12 @@ func serveWaitFirst(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandle
 	}
 	srv.Logger = quiet{}
 	done := make(chan struct{})
-	go func() { srv.Serve(waitFirstListener{inner}); close(done) }() //nolint:errcheck
-	t.Cleanup(func() { srv.Shutdown(); <-done })                     //nolint:errcheck
+	idleFor := srv.IdleTimeout
+	if idleFor <= 0 {
+		idleFor = srv.ReadTimeout
+	}
+	go func() { srv.Serve(waitFirstListener{inner, idleFor}); close(done) }() //nolint:errcheck
+	t.Cleanup(func() { srv.Shutdown(); <-done })                              //nolint:errcheck
 	return ln.Addr().String()
 }
 
@@ -301,6 +307,56 @@ func TestServerConnProbeExpires(t *testing.T) {
 		if _, body := c.recv(); len(body) != i {
 			t.Fatalf("got %d bytes; want %d", len(body), i)
 		}
+		// The socket's read deadline is the expired probe: the body's
+		// reads fail at once and are retried under the asked deadline.
+		post := bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10+i)
+		c.send("POST", "/echo", post)
+		if _, body := c.recv(); !bytes.Equal(body, post) {
+			t.Fatalf("POST echo: got %d bytes; want %d", len(body), len(post))
+		}
+	}
+}
+
+// TestServerConnReadTimeout: ReadTimeout still ends a request whose rest
+// never comes, though the socket's deadline is set lazily.
+func TestServerConnReadTimeout(t *testing.T) {
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 200 * time.Millisecond, IdleTimeout: 10 * time.Second}, sizedBody, nil)
+	c := dialRawClient(t, addr)
+	for i := 0; i < 3; i++ {
+		c.send("GET", "/size/5", nil)
+		c.recv()
+	}
+	if _, err := c.conn.Write([]byte("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c.br)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("after the read timeout: %v; want the connection closed", err)
+	}
+	if bytes.Contains(b, []byte("abc")) {
+		t.Fatalf("the incomplete request was answered: %q", b)
+	}
+}
+
+// TestServerConnWriteTimeout: WriteTimeout still ends a response the
+// client does not read, though the socket's deadline is set lazily.
+func TestServerConnWriteTimeout(t *testing.T) {
+	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, WriteTimeout: 200 * time.Millisecond, IdleTimeout: 10 * time.Second}, sizedBody,
+		func(ln net.Listener) net.Listener { return smallBufListener{ln} })
+	c := dialRawClient(t, addr)
+	c.conn.(*net.TCPConn).SetReadBuffer(4096) //nolint:errcheck
+	c.send("GET", "/size/5", nil)             // sets the socket's write deadline
+	c.recv()
+	const size = 8 << 20
+	c.send("GET", "/size/"+strconv.Itoa(size), nil)
+	// Read nothing until the server has given up: its close shows as
+	// the end of the stream once the buffers are drained.
+	b, err := io.ReadAll(c.br)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("after the write timeout: %v; want the connection closed", err)
+	}
+	if len(b) >= size {
+		t.Fatalf("read %d bytes; want the response cut short by the write timeout", len(b))
 	}
 }
 
@@ -329,7 +385,7 @@ func TestServerConnCloseWritesHeld(t *testing.T) {
 	defer ln.Close()
 	accepted := make(chan net.Conn, 1)
 	go func() {
-		c, _ := waitFirstListener{ln}.Accept()
+		c, _ := waitFirstListener{ln, time.Minute}.Accept()
 		accepted <- c
 	}()
 	client := dialRawClient(t, ln.Addr().String())
