@@ -7,7 +7,8 @@
 //
 // Open model (constant-arrival-rate, ramping-arrival-rate): iterations are
 // due at exact offsets of the (piecewise linear) rate; each is handed to an
-// idle VU, a new VU is started up to max_vus, or — when all are busy — the
+// idle VU (the pre-allocated ones are started before the clock), a new VU
+// is started up to max_vus, or — when all are busy — the
 // iteration is counted as dropped, as k6 does, instead of the generator
 // silently slowing down. Latency counts from the intended start, so a
 // stalled target cannot hide its queueing (no coordinated omission).
@@ -15,7 +16,9 @@
 // until iterations are used up. A VU owns a request and a response object,
 // reused for every request; requests go through one fasthttp.HostClient
 // with MaxConns = max VUs and no retries (a failure is counted, not
-// hidden).
+// hidden). In the open model it takes the most recently used idle
+// connection (LIFO), so the connections a stall opened go idle afterwards
+// instead of carrying the load round-robin.
 //
 // Latencies go into a log-linear Histogram (128 sub-buckets per power of
 // two, ≤0.4% relative error, mergeable); each VU records into its own

@@ -45,6 +45,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) Summary {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	if sc.Executor != ConstantVUs {
+		r.startIdleVUs()
+	}
 	r.start = time.Now()
 	acts := startActions(ctx, r.start, sc.Actions, vars, opts.Procs)
 	prog := startProgress(ctx, r, opts)
@@ -88,6 +91,7 @@ type runner struct {
 
 	mu      sync.Mutex // guards vus
 	vus     []*vu
+	idle    chan *vu // open model: VUs waiting for an arrival
 	dropped atomic.Uint64
 	lag     Histogram    // open model: dispatch lag, the dispatcher's own
 	left    atomic.Int64 // closed model: requests left when Iterations > 0
@@ -111,6 +115,14 @@ func newRunner(sc *Scenario) *runner {
 		MaxIdemponentCallAttempts:     1, // a failure is counted, never hidden by a retry
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
+	}
+	if sc.Executor != ConstantVUs {
+		// Open model: after a stall has opened extra connections, LIFO
+		// keeps reusing the few the current rate needs and lets the
+		// rest idle; FIFO (fasthttp's default) would cycle every
+		// request through all of them, the target then serving its
+		// load over hundreds of cold connections.
+		r.hc.ConnPoolStrategy = fasthttp.LIFO
 	}
 	r.body = []byte(sc.Body)
 	if sc.BodySize > 0 {
@@ -178,21 +190,33 @@ func (v *vu) do(from time.Time) time.Time {
 	return end
 }
 
-// runOpen dispatches the arrivals of the schedule to idle VUs, starting
-// VUs up to MaxVUs on demand and dropping an arrival when none is free.
+// startIdleVUs starts the open model's pre-allocated VUs. Run calls it
+// before the schedule's clock starts: a VU is about 120 KiB (its
+// histograms), and allocating them on the clock made the first arrivals
+// late, a burst that started more VUs, each again on the dispatcher's
+// time: at 7,000 arrivals/s on two cores, two runs in three ran away to
+// max_vus that way.
+func (r *runner) startIdleVUs() {
+	r.idle = make(chan *vu, r.sc.MaxVUs())
+	for range r.sc.PreAllocatedVUs {
+		r.idle <- r.spawn()
+	}
+}
+
+// spawn starts an open-model VU.
+func (r *runner) spawn() *vu {
+	v := r.newVU()
+	v.next = make(chan time.Time, 1)
+	r.wg.Add(1)
+	go v.loopOpen(r.idle)
+	return v
+}
+
+// runOpen dispatches the arrivals of the schedule to the idle VUs of
+// startIdleVUs, starting VUs up to MaxVUs on demand and dropping an
+// arrival when none is free.
 func (r *runner) runOpen(ctx context.Context) {
 	sc := r.sc
-	idle := make(chan *vu, sc.MaxVUs())
-	spawn := func() *vu {
-		v := r.newVU()
-		v.next = make(chan time.Time, 1)
-		r.wg.Add(1)
-		go v.loopOpen(idle)
-		return v
-	}
-	for range sc.PreAllocatedVUs {
-		idle <- spawn()
-	}
 	sched := newSchedule(sc)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -216,12 +240,12 @@ loop:
 		}
 		r.lag.Record(time.Since(due))
 		select {
-		case v := <-idle:
+		case v := <-r.idle:
 			v.next <- due
 		default:
 			if spawned < sc.MaxVUs() {
 				spawned++
-				spawn().next <- due
+				r.spawn().next <- due
 			} else {
 				r.dropped.Add(1)
 			}

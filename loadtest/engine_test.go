@@ -175,3 +175,48 @@ func TestActions(t *testing.T) {
 		t.Fatalf("signal action without procs: result %+v, pass %v; want a failure naming -stack", sum.Actions[1], sum.Pass)
 	}
 }
+
+// TestConnPoolStrategy: the open model reuses its most recent idle
+// connection (LIFO), so connections a stall opened go idle instead of
+// carrying the load round-robin; the closed model keeps fasthttp's FIFO.
+func TestConnPoolStrategy(t *testing.T) {
+	f := func(js string, want fasthttp.ConnPoolStrategyType) {
+		t.Helper()
+		if got := newRunner(mustParse(t, js)).hc.ConnPoolStrategy; got != want {
+			t.Fatalf("%s: ConnPoolStrategy got %v; want %v", js, got, want)
+		}
+	}
+	f(`{"executor":"constant-arrival-rate","rate":10,"duration":"1s"}`, fasthttp.LIFO)
+	f(`{"executor":"ramping-arrival-rate","stages":[{"duration":"1s","target":10}]}`, fasthttp.LIFO)
+	f(`{"executor":"constant-vus","vus":2,"duration":"1s"}`, fasthttp.FIFO)
+}
+
+// TestStartIdleVUs: the open model's pre-allocated VUs are started and
+// idle before Run starts the clock, each ready to take an arrival.
+func TestStartIdleVUs(t *testing.T) {
+	s := startServer(t)
+	r := newRunner(mustParse(t, `{"executor":"constant-arrival-rate","rate":10,"duration":"1s",
+		"pre_allocated_vus":3,"max_vus":5,"target":"`+s.url+`"}`))
+	r.startIdleVUs()
+	if r.vuCount() != 3 || len(r.idle) != 3 || cap(r.idle) != 5 {
+		t.Fatalf("got %d VUs, %d idle of %d; want 3 started and idle, room for 5", r.vuCount(), len(r.idle), cap(r.idle))
+	}
+	v := <-r.idle
+	v.next <- time.Now()
+	back := false
+	for range 3 { // FIFO: v comes back after the two still idle
+		back = back || <-r.idle == v
+	}
+	if !back {
+		t.Fatalf("the VU given an arrival did not come back idle")
+	}
+	for _, v := range r.vus {
+		close(v.next)
+	}
+	r.wg.Wait()
+	var st Stats
+	r.collect(&st)
+	if st.Requests != 1 || s.n.Load() != 1 {
+		t.Fatalf("got %d requests, server saw %d; want 1", st.Requests, s.n.Load())
+	}
+}
