@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"fastgate/loadtest"
 )
 
 // testBin returns a directory with fastgate, upstream and loadgen built from
@@ -45,7 +47,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	code := runMain([]string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
-		"-only", "get-small,fastgate-features", "-out", out, "-wrk=false", "-install=false",
+		"-only", "get-small,fastgate-features", "-out", out, "-wrk=false", "-install=false", "-open-load", "0",
 		"-targets", strings.Join(targets, ",")}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
@@ -58,6 +60,11 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatalf("latest.json: %s", err)
+	}
+	for _, field := range []string{`"open"`, `"open_load"`, `"offered_rps"`, `"dropped"`, `"send_lag_p99_ms"`} {
+		if bytes.Contains(b, []byte(field)) {
+			t.Errorf("-open-load 0: latest.json has %s; want no open-model fields", field)
+		}
 	}
 	if len(res.Workloads) != 2 || res.Workloads[0].Name != "get-small" || res.Workloads[1].Name != "fastgate-features" {
 		t.Fatalf("workloads got %d (%+v); want get-small and fastgate-features", len(res.Workloads), res.Workloads)
@@ -493,5 +500,224 @@ func TestReuseportTarget(t *testing.T) {
 	}
 	if _, err := tg.cpuTime(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBenchOpenModel runs the harness on fastgate alone with the
+// open-model phase (1s per run, 1 repeat) and checks that the phase is
+// driven at -open-load times the closed-model requests/s, that every
+// scheduled arrival was sent or counted as dropped, and that the second
+// table is printed and written; never the speed.
+func TestBenchOpenModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the bench harness runs real processes")
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := runMain([]string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
+		"-only", "get-small", "-targets", targetFastgate, "-open-workloads", "get-small", "-out", out,
+		"-wrk=false", "-syscalls=false", "-install=false"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
+	}
+	var res results
+	b, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("latest.json: %s", err)
+	}
+	wr := res.Workloads[0]
+	o := wr.Open
+	if o == nil || len(o.Rows) != 1 || o.Rows[0].Target != targetFastgate {
+		t.Fatalf("get-small open phase %+v; want one fastgate row", o)
+	}
+	want, _ := openRate(0.4, wr.find(targetFastgate).Runs)
+	if o.Load != 0.4 || o.OfferedRPS != want || want <= 0 || res.Settings.OpenLoad != 0.4 || o.MaxVUs != 2000 {
+		t.Errorf("open load %v, offered %v, settings %v, max VUs %d; want 0.4, %v (0.4 × fastgate's closed req/s %v), 2000",
+			o.Load, o.OfferedRPS, res.Settings.OpenLoad, o.MaxVUs, want, wr.RPS())
+	}
+	rw := o.Rows[0]
+	if len(rw.Runs) != 1 || rw.P99.Median <= 0 || rw.CPUPerReq.Median <= 0 || rw.SendLagP99 == nil || rw.Runs[0].VUs < 64 {
+		t.Errorf("open row %+v; want 1 run, positive p99 and CPU, a send lag, at least 64 VUs", rw)
+	}
+	// 1s at an integer rate schedules exactly that many arrivals.
+	if got := rw.Requests + rw.Dropped; got != uint64(o.OfferedRPS) || rw.Runs[0].OfferedRPS != o.OfferedRPS {
+		t.Errorf("open row: %d requests + %d dropped, run offered %v; want %v arrivals in 1s",
+			rw.Requests, rw.Dropped, rw.Runs[0].OfferedRPS, o.OfferedRPS)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
+	for _, want := range []string{"% of fastgate's saturation", "| target | offered req/s | achieved req/s |"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("latest.md lacks %q:\n%s", want, md)
+		}
+	}
+	if !strings.Contains(stdout.String(), "get-small at "+fmtNum(o.OfferedRPS, 0)+" req/s offered (40% of fastgate's saturation") {
+		t.Errorf("stdout lacks the open-model table:\n%s", stdout.String())
+	}
+}
+
+// RPS returns the median requests/s of the workload's fastgate row, for
+// failure messages.
+func (wr *workloadResult) RPS() float64 {
+	if fg := wr.find(targetFastgate); fg != nil {
+		return fg.RPS.Median
+	}
+	return 0
+}
+
+func TestOpenRate(t *testing.T) {
+	f := func(load float64, rps []float64, wantRate, wantSat float64) {
+		t.Helper()
+		runs := make([]run, len(rps))
+		for i, v := range rps {
+			runs[i].RPS = v
+		}
+		rate, sat := openRate(load, runs)
+		if rate != wantRate || sat != wantSat {
+			t.Fatalf("openRate(%v, %v) got %v, %v; want %v, %v", load, rps, rate, sat, wantRate, wantSat)
+		}
+	}
+	f(0.7, []float64{18000, 20000, 19000}, 13300, 19000) // median, not mean or last
+	f(0.7, []float64{18000, 20000}, 13300, 19000)        // even count: mean of the middle two
+	f(0.7, []float64{18751.4}, 13126, 18751.4)           // whole requests per second
+	f(1, []float64{1000}, 1000, 1000)
+	f(0, []float64{18000}, 0, 18000) // -open-load 0: no phase
+	f(0.7, nil, 0, 0)                // no fastgate runs: no phase
+}
+
+func TestOpenScenario(t *testing.T) {
+	ws, err := loadWorkloads("workloads.json", []string{"post-1k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(vus, maxVUs, wantMax int) {
+		t.Helper()
+		b, err := ws[0].openScenario("http://127.0.0.1:1", 13126, vus, maxVUs, "2s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := loadtest.Parse(b)
+		if err != nil {
+			t.Fatalf("loadgen rejects the open scenario %s: %s", b, err)
+		}
+		if sc.Executor != loadtest.ConstantArrivalRate || sc.Rate != 13126 || sc.Duration.D() != 2*time.Second ||
+			sc.PreAllocatedVUs != vus || sc.MaxVUs() != wantMax || sc.BodySize != 1024 || sc.Method != "POST" {
+			t.Fatalf("open scenario %+v; want constant-arrival-rate 13126/s for 2s, %d..%d VUs, POST 1 KiB", sc, vus, wantMax)
+		}
+	}
+	f(64, 2000, 2000)
+	f(64, 10, 64) // never fewer than the VUs started up front
+}
+
+func TestOpenFlags(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil || c.openLoad != 0.4 || c.openWorkloads != "" || c.openMaxVUs != 2000 {
+		t.Fatalf("defaults: -open-load %v, -open-workloads %q, -open-max-vus %d, %v; want 0.4, empty, 2000",
+			c.openLoad, c.openWorkloads, c.openMaxVUs, err)
+	}
+	bad := func(args []string, want string) {
+		t.Helper()
+		if _, err := parseFlags(args, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseFlags(%q) error got %v; want one containing %q", args, err, want)
+		}
+	}
+	bad([]string{"-open-load", "-0.1"}, "0..1")
+	bad([]string{"-open-load", "1.5"}, "0..1")
+	bad([]string{"-open-max-vus", "10"}, "want -conns (64) to 10000")
+	bad([]string{"-open-max-vus", "20000"}, "want -conns (64) to 10000")
+	b := &bench{cfg: &config{openLoad: 0.7}}
+	f := func(openWorkloads, name string, names []string, want bool) {
+		t.Helper()
+		b.cfg.openWorkloads = openWorkloads
+		if got := b.openWanted(&workload{Name: name}, names); got != want {
+			t.Fatalf("-open-workloads %q: openWanted(%s, %v) got %v; want %v", openWorkloads, name, names, got, want)
+		}
+	}
+	f("", "get-small", []string{targetDirect, targetFastgate, targetNginx, targetHAProxy}, true)
+	f("", "get-small", []string{targetFastgate, targetHAProxy}, true)
+	f("", "fastgate-features", []string{targetFastgate}, false) // nothing to compare with
+	f("fastgate-features", "fastgate-features", []string{targetFastgate}, true)
+	f("get-16k", "get-small", []string{targetFastgate, targetNginx}, false)
+	b.cfg.openLoad = 0
+	f("", "get-small", []string{targetFastgate, targetNginx}, false)
+}
+
+// TestOpenResults checks the open-model table, ratio lines and JSON of a
+// workload, and that a run without the phase has none of it.
+func TestOpenResults(t *testing.T) {
+	r := &results{Settings: settings{Repeat: 3, Cores: 1, GOMAXPROCS: 1, OpenLoad: 0.7, OpenGenerator: "loadgen constant-arrival-rate"}}
+	wr := r.workload(&workload{Name: "get-small", Description: "GET"})
+	for _, tg := range []string{targetDirect, targetFastgate, targetHAProxy} {
+		wr.row(tg).Runs = []run{{Requests: 20000, RPS: 20000, CPUPerReq: 40, P99: 8}}
+	}
+	o := wr.openPhase(0.7, 20000, 14000)
+	o.MaxVUs = 2000
+	open := func(p99 []float64, dropped uint64) []run {
+		runs := make([]run, len(p99))
+		for i, v := range p99 {
+			runs[i] = run{Requests: 14000, Errors: 1, RPS: 13990, OfferedRPS: 14000, P50: 0.4, P99: v, P999: 3,
+				CPUPerReq: 42, Dropped: dropped, SendLagP99: 0.25, VUs: 64}
+		}
+		return runs
+	}
+	o.row(targetFastgate).Runs = open([]float64{1.25, 1.5, 2}, 0) // send lag 17% of p99: no warning
+	o.row(targetNginx).Runs = open([]float64{0.5}, 0)             // send lag half the p99: the generator's tail
+	o.row(targetHAProxy).Runs = open([]float64{0.5, 0.75, 1}, 2)  // dropped arrivals
+	r.finish()
+
+	md := r.markdown()
+	for _, want := range []string{
+		"**get-small** at 14,000 req/s offered (70% of fastgate's saturation, 20,000 req/s) — open model",
+		"| target | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors | dropped | CPU µs / request | send lag p99 ms |",
+		"| fastgate | 14,000 | 13,990 | 0.40 | 1.50 (1.25–2.00) | 3.00 | 3 | 0 | 42.0 | 0.25 |",
+		"| haproxy | 14,000 | 13,990 | 0.40 | 0.75 (0.50–1.00) | 3.00 | 3 | 6 | 42.0 | 0.25 |",
+		"- fastgate p99 / nginx p99: ×3.00 (not the proxies' alone: see the warnings)",
+		"- fastgate p99 / haproxy p99: ×2.00 (not the proxies' alone: see the warnings)",
+		"- warning: nginx: loadgen's own send lag p99 0.25 ms is 50% of the p99: the generator, not the proxy, sets this tail",
+		"- warning: haproxy: 6 arrivals dropped, all 2000 VUs busy (loadgen's send lag p99 0.25 ms): the percentiles leave them out;",
+		"70% of fastgate's median requests/s in the first (open model: loadgen constant-arrival-rate)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| direct (upstream CPU) | 14,000") || strings.Contains(md, "warning: fastgate") {
+		t.Errorf("markdown has an open row of direct, which did not run in the open model, or a warning for fastgate, whose run was clean:\n%s", md)
+	}
+	var stdout bytes.Buffer
+	r.printTables(&stdout)
+	for _, want := range []string{"get-small at 14,000 req/s offered (70% of fastgate's saturation, 20,000 req/s)",
+		"  fastgate p99 / haproxy p99: ×2.00", "open model: loadgen constant-arrival-rate"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("printed tables lack %q:\n%s", want, stdout.String())
+		}
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"open":{"load":0.7,"fastgate_saturation_rps":20000,"offered_rps":14000,`,
+		`"p99_ratios":{"haproxy":2,"nginx":3}`, `"dropped":6,"send_lag_p99_ms":{"median":0.25`} {
+		if !bytes.Contains(js, []byte(want)) {
+			t.Errorf("JSON lacks %s: %s", want, js)
+		}
+	}
+
+	wr.Open = nil
+	r.Settings.OpenLoad, r.Settings.OpenGenerator = 0, ""
+	r.finish()
+	js, err = json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md = r.markdown()
+	for _, out := range []string{md, string(js)} {
+		for _, no := range []string{"open", "offered", "dropped", "send_lag"} {
+			if strings.Contains(out, no) {
+				t.Errorf("without the open-model phase the output mentions %q:\n%s", no, out)
+			}
+		}
 	}
 }

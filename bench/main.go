@@ -21,10 +21,33 @@
 // proxy's system calls per request (perf stat on the syscall tracepoints
 // of all its processes), the kernel work behind most of its CPU.
 //
+// After a workload's closed-model runs comes its open-model phase (issue
+// 15: tail latency at a load every proxy sustains), for the workloads with
+// an nginx or HAProxy row (-open-workloads names others; -open-load 0
+// skips it): each proxy (not direct) is driven at one offered rate R,
+// -open-load (0.4) times fastgate's median requests/s just measured, for
+// -time, -repeat times interleaved. loadgen sends on a fixed schedule
+// (constant-arrival-rate) and counts each latency from the request's
+// scheduled send time, so a proxy that stalls is charged with the queue
+// it builds instead of slowing the generator down (no coordinated
+// omission); -conns VUs are started up front and more on demand, up to
+// -open-max-vus (2000), and an arrival finding them all busy is counted
+// as dropped. Each run records the achieved rate, p50/p99/p99.9, errors,
+// dropped arrivals, loadgen's own send lag and the proxy's CPU per
+// request at R. A row with dropped arrivals, or whose send lag is half its
+// p99 or more, gets a warning: its tail is the generator's as much as the
+// proxy's. The open model costs the generator several times what the
+// closed model does per request (a wake-up per arrival), so on a small
+// machine R may be more than generator, proxy and upstream sustain
+// together; the warnings say so.
+//
 // It prints one table per workload (medians, min–max spread, fastgate's
-// and fastgate-reuseport's ratios to nginx and HAProxy) and writes
-// bench/results/DATE-COMMIT.json and .svg, plus latest.json, latest.md and
-// latest.svg for the README.
+// and fastgate-reuseport's ratios to nginx and HAProxy), one more at R
+// (with fastgate's p99 over nginx's and HAProxy's) when the open-model
+// phase ran, and writes bench/results/DATE-COMMIT.json and .svg, plus
+// latest.json, latest.md and latest.svg for the README; the open-model
+// figures are the workloads' "open" objects in the JSON, absent without
+// the phase, and are not charted.
 //
 // Environment: BENCH_TIME is the per-run duration (default 3s),
 // BENCH_REPEAT the number of repeats (default 3); flags override them.
@@ -66,6 +89,14 @@ type config struct {
 	wrk        bool
 	install    bool
 	keep       bool
+	// openLoad is the open-model phase's offered rate as a fraction of
+	// fastgate's closed-model requests/s; 0: no phase.
+	openLoad float64
+	// openWorkloads names the workloads with the phase; empty: those
+	// with an nginx or HAProxy row.
+	openWorkloads string
+	// openMaxVUs bounds the open model's VUs (connections in use).
+	openMaxVUs int
 }
 
 // parseFlags reads the flags, with BENCH_TIME and BENCH_REPEAT as defaults.
@@ -104,11 +135,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.wrk, "wrk", true, "cross-check every target once with wrk when it is installed")
 	fs.BoolVar(&c.install, "install", true, "install missing nginx/haproxy with apt-get when running as root")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (configs, logs) and print its path")
+	fs.Float64Var(&c.openLoad, "open-load", 0.4, "after a workload's closed-model runs, drive each proxy in the open model at this fraction of fastgate's median requests/s (latency from the scheduled send time), -repeat runs interleaved; 0: no open-model phase. The default is what generator, proxy and upstream sustain together on one 2-core machine; with the generator on cores of its own, 0.7")
+	fs.StringVar(&c.openWorkloads, "open-workloads", "", "comma-separated workloads with the open-model phase; empty: those with an nginx or haproxy row")
+	fs.IntVar(&c.openMaxVUs, "open-max-vus", 2000, "most VUs (requests in flight, each on its own connection) of an open-model run; an arrival finding them all busy is dropped, its latency not counted. Lower keeps an overloaded generator from piling up connections, but hides the stalls the open model is there to count")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 || c.cores < 1 || c.gomaxprocs < 0 {
 		return nil, fmt.Errorf("bench: -repeat, -conns, -time and -cores must be positive")
+	}
+	if c.openLoad < 0 || c.openLoad > 1 {
+		return nil, fmt.Errorf("bench: -open-load %g: want a fraction of fastgate's saturation throughput, 0..1 (0: no open-model phase)", c.openLoad)
+	}
+	if c.openMaxVUs < c.conns || c.openMaxVUs > loadtest.MaxVUs {
+		return nil, fmt.Errorf("bench: -open-max-vus %d: want -conns (%d) to %d", c.openMaxVUs, c.conns, loadtest.MaxVUs)
 	}
 	if c.gomaxprocs == 0 {
 		c.gomaxprocs = c.cores
@@ -185,6 +225,11 @@ func newBench(c *config, out io.Writer) (_ *bench, err error) {
 	if b.workloads, err = loadWorkloads(c.workloads, only); err != nil {
 		return nil, err
 	}
+	for _, name := range splitList(c.openWorkloads) {
+		if !slices.ContainsFunc(b.workloads, func(w workload) bool { return w.Name == name }) {
+			return nil, fmt.Errorf("bench: -open-workloads: %q is not among the workloads run (%s; see -only)", name, c.workloads)
+		}
+	}
 	dir, err := os.MkdirTemp("", "fastgate-bench-")
 	if err != nil {
 		return nil, err
@@ -237,12 +282,19 @@ func buildBinaries(dir string) error {
 
 // wanted reports whether target name was asked for by -targets.
 func (b *bench) wanted(name string) bool {
-	for _, t := range strings.Split(b.cfg.targets, ",") {
-		if strings.TrimSpace(t) == name {
-			return true
+	return slices.Contains(splitList(b.cfg.targets), name)
+}
+
+// splitList returns the non-empty, space-trimmed items of a
+// comma-separated flag.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
 		}
 	}
-	return false
+	return out
 }
 
 // startTargets starts the upstream and every asked-for proxy.
@@ -306,9 +358,13 @@ func (b *bench) close() {
 
 // run measures every workload.
 func (b *bench) run() (*results, error) {
-	total := 0
+	total, open := 0, 0
 	for i := range b.workloads {
-		total += len(b.rowTargets(&b.workloads[i]))
+		names := b.rowTargets(&b.workloads[i])
+		total += len(names)
+		if b.openWanted(&b.workloads[i], names) {
+			open += len(openTargets(names))
+		}
 	}
 	per := time.Duration(b.cfg.repeat)*b.cfg.runTime + b.cfg.runTime/4
 	if b.cfg.syscalls {
@@ -317,8 +373,9 @@ func (b *bench) run() (*results, error) {
 	if b.wrk != "" {
 		per += b.cfg.runTime.Round(time.Second)
 	}
-	b.logf("%d workloads, %d rows, %d x %s runs each, about %s; others using the CPU skew the figures",
-		len(b.workloads), total, b.cfg.repeat, b.cfg.runTime, (time.Duration(total) * per).Round(time.Second))
+	est := time.Duration(total)*per + time.Duration(open*b.cfg.repeat)*b.cfg.runTime
+	b.logf("%d workloads, %d rows (%d more in the open model), %d x %s runs each, about %s; others using the CPU skew the figures",
+		len(b.workloads), total, open, b.cfg.repeat, b.cfg.runTime, est.Round(time.Second))
 	for i := range b.workloads {
 		if err := b.runWorkload(&b.workloads[i]); err != nil {
 			return nil, err
@@ -381,6 +438,9 @@ func (b *bench) runWorkload(w *workload) error {
 			wr.row(names[i]).Runs = append(wr.row(names[i]).Runs, r)
 		}
 	}
+	if err := b.runOpen(w, wr, names, targets, width); err != nil {
+		return err
+	}
 	if b.cfg.syscalls {
 		for i, t := range targets {
 			sc, err := b.measureSyscalls(w, t, b.cfg.runTime)
@@ -399,6 +459,70 @@ func (b *bench) runWorkload(w *workload) error {
 			return err
 		}
 		wr.row(names[i]).Wrk = r
+	}
+	return nil
+}
+
+// openWanted reports whether w, measured on the targets names, gets the
+// open-model phase: -open-load is set and w is named by -open-workloads
+// or, when that is empty, has an nginx or HAProxy row to compare with.
+func (b *bench) openWanted(w *workload, names []string) bool {
+	if b.cfg.openLoad <= 0 {
+		return false
+	}
+	if only := splitList(b.cfg.openWorkloads); len(only) > 0 {
+		return slices.Contains(only, w.Name)
+	}
+	return slices.Contains(names, targetNginx) || slices.Contains(names, targetHAProxy)
+}
+
+// openTargets returns the targets of the open-model phase among names:
+// the proxies, not direct.
+func openTargets(names []string) []string {
+	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == targetDirect })
+}
+
+// runOpen is w's open-model phase, after its closed-model runs: each proxy
+// among targets (named names) is driven at the same offered rate,
+// -open-load times fastgate's median closed-model requests/s just
+// measured, for -time, -repeat times interleaved like the closed runs.
+// Below saturation a closed model hides queueing (a slow response delays
+// the next request); arrivals on a fixed schedule, their latency counted
+// from the scheduled send time, show the tail a proxy gives at a load it
+// sustains (issue 15: p99 at 70% of fastgate's saturation).
+func (b *bench) runOpen(w *workload, wr *workloadResult, names []string, targets []*target, width int) error {
+	if !b.openWanted(w, names) {
+		return nil
+	}
+	fg := wr.find(targetFastgate)
+	if fg == nil {
+		b.res.Skipped = append(b.res.Skipped, fmt.Sprintf("open model, %s: no fastgate row to take the rate from (-targets)", w.Name))
+		return nil
+	}
+	rate, saturation := openRate(b.cfg.openLoad, fg.Runs)
+	if rate <= 0 {
+		b.res.Skipped = append(b.res.Skipped, fmt.Sprintf("open model, %s: fastgate served no requests to take the rate from", w.Name))
+		return nil
+	}
+	s := &b.res.Settings
+	s.OpenLoad = b.cfg.openLoad
+	s.OpenGenerator = fmt.Sprintf("loadgen constant-arrival-rate, %d VUs started up front, up to %d; latency from the scheduled send time; dropped: arrivals not sent, all VUs busy; send lag: loadgen's own lateness, part of the latencies",
+		b.env.conns, b.cfg.openMaxVUs)
+	o := wr.openPhase(b.cfg.openLoad, saturation, rate)
+	o.MaxVUs = b.cfg.openMaxVUs
+	for rep := range b.cfg.repeat {
+		for i, t := range targets {
+			if names[i] == targetDirect {
+				continue
+			}
+			r, err := b.measureOpen(w, t, rate, b.cfg.runTime)
+			if err != nil {
+				return err
+			}
+			b.logf("%-18s %-*s open %d/%d: %8.0f of %.0f req/s  %6.2f µs CPU/req  p99 %.2fms  send lag p99 %.2fms  errors %d  dropped %d",
+				w.Name, width, names[i], rep+1, b.cfg.repeat, r.RPS, rate, r.CPUPerReq, r.P99, r.SendLagP99, r.Errors, r.Dropped)
+			o.row(names[i]).Runs = append(o.row(names[i]).Runs, r)
+		}
 	}
 	return nil
 }

@@ -24,46 +24,96 @@ type run struct {
 	P999       float64 `json:"p99_9_ms"`
 	CPUSeconds float64 `json:"cpu_s"`          // proxy process (or upstream for direct; fastgate-reuseport's processes summed) utime+stime during the run
 	CPUPerReq  float64 `json:"cpu_us_per_req"` // CPUSeconds / Requests, µs
+
+	// Open model only (-open-load); zero, and left out of the JSON, in
+	// the closed runs.
+	OfferedRPS float64 `json:"offered_rps,omitempty"`     // scheduled arrivals per second; RPS is what was served
+	Dropped    uint64  `json:"dropped,omitempty"`         // arrivals loadgen did not send: -open-max-vus requests in flight
+	SendLagP99 float64 `json:"send_lag_p99_ms,omitempty"` // p99 of how late loadgen itself sent, ms; part of the latencies
+	VUs        int     `json:"vus,omitempty"`             // VUs loadgen started, each with at most one connection in use
 }
 
-// measure runs loadgen with w against t for d and reads t's CPU time
-// (all its processes') around it.
+// measure runs loadgen with w against t for d in the closed model
+// (-conns connections back to back) and reads t's CPU time (all its
+// processes') around it.
 func (b *bench) measure(w *workload, t *target, d time.Duration) (run, error) {
 	sc, err := w.scenario(t.url, b.env.conns, d.String())
 	if err != nil {
 		return run{}, err
 	}
+	s, cpu, err := b.loadgen(w, t, sc)
+	if err != nil {
+		return run{}, err
+	}
+	return newRun(s, cpu), nil
+}
+
+// measureOpen runs loadgen with w against t for d in the open model: rate
+// arrivals per second, -conns VUs started up front (the closed model's
+// connections, which saturate the target: below saturation fewer are in
+// flight) and up to -open-max-vus when the target falls behind. The
+// default 2000 lets the target hold every request for 100ms at 20,000
+// arrivals/s before loadgen drops one, and stays below nginx's
+// worker_connections and HAProxy's maxconn (4096), whose refusals would
+// count as errors instead. Latencies count from each arrival's scheduled
+// send time (see openScenario).
+func (b *bench) measureOpen(w *workload, t *target, rate float64, d time.Duration) (run, error) {
+	sc, err := w.openScenario(t.url, rate, b.env.conns, b.cfg.openMaxVUs, d.String())
+	if err != nil {
+		return run{}, err
+	}
+	s, cpu, err := b.loadgen(w, t, sc)
+	if err != nil {
+		return run{}, err
+	}
+	r := newRun(s, cpu)
+	r.OfferedRPS, r.Dropped, r.VUs = rate, s.Dropped, s.VUsMax
+	if lag := s.DispatchLag; lag != nil {
+		r.SendLagP99 = lag.P99
+	}
+	return r, nil
+}
+
+// loadgen runs the loadgen scenario sc of w against t and returns its
+// summary and t's CPU time during the run.
+func (b *bench) loadgen(w *workload, t *target, sc []byte) (*loadtest.Summary, time.Duration, error) {
 	scPath := filepath.Join(b.env.dir, "scenario-"+w.Name+".json")
 	out := filepath.Join(b.env.dir, "summary.json")
 	if err := os.WriteFile(scPath, sc, 0o644); err != nil {
-		return run{}, err
+		return nil, 0, err
 	}
 	os.Remove(out)
 	argv := b.env.pinned("1", []string{filepath.Join(b.env.bin, "loadgen"), "-quiet", "-scenario", scPath, "-json", out})
 	cpu0, err := t.cpuTime()
 	if err != nil {
-		return run{}, err
+		return nil, 0, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	res, cmdErr := cmd.CombinedOutput()
 	cpu1, err := t.cpuTime()
 	if err != nil {
-		return run{}, err
+		return nil, 0, err
 	}
 	var s loadtest.Summary
 	b2, err := os.ReadFile(out)
 	if err != nil {
-		return run{}, fmt.Errorf("bench: loadgen against %s: %v %w\n%s", t.name, cmdErr, err, res)
+		return nil, 0, fmt.Errorf("bench: loadgen against %s: %v %w\n%s", t.name, cmdErr, err, res)
 	}
 	if err := json.Unmarshal(b2, &s); err != nil {
-		return run{}, fmt.Errorf("bench: loadgen summary: %w", err)
+		return nil, 0, fmt.Errorf("bench: loadgen summary: %w", err)
 	}
+	return &s, cpu1 - cpu0, nil
+}
+
+// newRun returns the run of loadgen's summary s during which the target
+// used cpu.
+func newRun(s *loadtest.Summary, cpu time.Duration) run {
 	r := run{Requests: s.Requests, Errors: s.Failed, RPS: s.RPS, P50: s.Latency.P50, P99: s.Latency.P99,
-		P999: s.Latency.P999, CPUSeconds: (cpu1 - cpu0).Seconds()}
+		P999: s.Latency.P999, CPUSeconds: cpu.Seconds()}
 	if s.Requests > 0 {
 		r.CPUPerReq = r.CPUSeconds * 1e6 / float64(s.Requests)
 	}
-	return r, nil
+	return r
 }
 
 // wrkRun is one wrk cross-check.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,10 @@ type settings struct {
 	Pin        bool    `json:"pin"`
 	Generator  string  `json:"generator"`
 	CPUMetric  string  `json:"cpu_metric"`
+	// OpenLoad is -open-load and OpenGenerator loadgen's open-model
+	// settings, when some workload had the open-model phase.
+	OpenLoad      float64 `json:"open_load,omitempty"`
+	OpenGenerator string  `json:"open_generator,omitempty"`
 }
 
 // workloadResult is one workload's table.
@@ -48,6 +53,23 @@ type workloadResult struct {
 	// ReuseportRatios are fastgate-reuseport's over nginx / haproxy, with
 	// -cores > 1.
 	ReuseportRatios map[string]ratio `json:"reuseport_ratios,omitempty"`
+	// Open is the open-model phase (-open-load), when it ran.
+	Open *openResult `json:"open,omitempty"`
+}
+
+// openResult is a workload's open-model phase: each proxy driven at the
+// same offered rate, a fraction of fastgate's closed-model requests/s of
+// the same bench run, latency counted from the scheduled send times.
+type openResult struct {
+	Load          float64 `json:"load"`                    // -open-load: fraction of fastgate's saturation
+	SaturationRPS float64 `json:"fastgate_saturation_rps"` // fastgate's median closed-model requests/s
+	OfferedRPS    float64 `json:"offered_rps"`             // Load × SaturationRPS, rounded; every row's rate
+	MaxVUs        int     `json:"max_vus"`                 // -open-max-vus: beyond, arrivals are dropped
+	Rows          []*row  `json:"rows"`
+	// P99Ratios are fastgate's p99 over nginx's and HAProxy's at that
+	// rate; ReuseportP99Ratios fastgate-reuseport's, with -cores > 1.
+	P99Ratios          map[string]float64 `json:"p99_ratios,omitempty"`
+	ReuseportP99Ratios map[string]float64 `json:"reuseport_p99_ratios,omitempty"`
 }
 
 // row is one target's measurements of one workload.
@@ -64,6 +86,10 @@ type row struct {
 	Wrk       *wrkRun `json:"wrk,omitempty"`
 	// Syscalls are counted in one more run, under perf (-syscalls).
 	Syscalls *syscallCounts `json:"syscalls_per_req,omitempty"`
+	// Dropped and SendLagP99 are the open model's (openResult's rows):
+	// arrivals loadgen did not send, over all runs, and its own send lag.
+	Dropped    uint64 `json:"dropped,omitempty"`
+	SendLagP99 *stat  `json:"send_lag_p99_ms,omitempty"`
 }
 
 // stat is the median and spread of the repeats.
@@ -132,24 +158,56 @@ func (r *results) workload(w *workload) *workloadResult {
 
 // row returns the row of target, adding it on first use.
 func (wr *workloadResult) row(target string) *row {
-	for _, rw := range wr.Rows {
-		if rw.Target == target {
-			return rw
-		}
-	}
-	rw := &row{Target: target}
-	wr.Rows = append(wr.Rows, rw)
-	return rw
+	return addRow(&wr.Rows, target)
 }
 
 // find returns the row of target or nil.
 func (wr *workloadResult) find(target string) *row {
-	for _, rw := range wr.Rows {
+	return findRow(wr.Rows, target)
+}
+
+// openPhase starts w's open-model phase at rate, load times fastgate's
+// saturation requests/s.
+func (wr *workloadResult) openPhase(load, saturation, rate float64) *openResult {
+	wr.Open = &openResult{Load: load, SaturationRPS: saturation, OfferedRPS: rate}
+	return wr.Open
+}
+
+// row returns the open-model row of target, adding it on first use.
+func (o *openResult) row(target string) *row {
+	return addRow(&o.Rows, target)
+}
+
+// addRow returns the row of target in *rows, appending it on first use.
+func addRow(rows *[]*row, target string) *row {
+	if rw := findRow(*rows, target); rw != nil {
+		return rw
+	}
+	rw := &row{Target: target}
+	*rows = append(*rows, rw)
+	return rw
+}
+
+// findRow returns the row of target in rows or nil.
+func findRow(rows []*row, target string) *row {
+	for _, rw := range rows {
 		if rw.Target == target {
 			return rw
 		}
 	}
 	return nil
+}
+
+// openRate returns the offered rate of the open-model phase: load times
+// the median requests/s of fastgate's closed-model runs, in whole requests
+// per second, and that median; the rate is 0 (no phase) when load is 0 or
+// there are no runs.
+func openRate(load float64, fastgate []run) (rate, saturation float64) {
+	saturation = statOf(fastgate, func(x *run) float64 { return x.RPS }).Median
+	if load <= 0 {
+		return 0, saturation
+	}
+	return math.Round(load * saturation), saturation
 }
 
 // statOf returns the median and range of the values f picks from runs.
@@ -173,16 +231,10 @@ func statOf(runs []run, f func(*run) float64) stat {
 func (r *results) finish() {
 	for _, wr := range r.Workloads {
 		for _, rw := range wr.Rows {
-			rw.Requests, rw.Errors = 0, 0
-			for _, x := range rw.Runs {
-				rw.Requests += x.Requests
-				rw.Errors += x.Errors
-			}
-			rw.RPS = statOf(rw.Runs, func(x *run) float64 { return x.RPS })
-			rw.CPUPerReq = statOf(rw.Runs, func(x *run) float64 { return x.CPUPerReq })
-			rw.P50 = statOf(rw.Runs, func(x *run) float64 { return x.P50 })
-			rw.P99 = statOf(rw.Runs, func(x *run) float64 { return x.P99 })
-			rw.P999 = statOf(rw.Runs, func(x *run) float64 { return x.P999 })
+			rw.finish()
+		}
+		if o := wr.Open; o != nil {
+			o.finish()
 		}
 	}
 	for _, wr := range r.Workloads {
@@ -190,6 +242,54 @@ func (r *results) finish() {
 		wr.Ratios = addRatios(wr.Ratios, wr.find(targetFastgate), base)
 		wr.ReuseportRatios = addRatios(wr.ReuseportRatios, wr.find(targetReuseport), base)
 	}
+}
+
+// finish computes the row's totals and statistics over its runs.
+func (rw *row) finish() {
+	rw.Requests, rw.Errors, rw.Dropped = 0, 0, 0
+	for _, x := range rw.Runs {
+		rw.Requests += x.Requests
+		rw.Errors += x.Errors
+		rw.Dropped += x.Dropped
+	}
+	rw.RPS = statOf(rw.Runs, func(x *run) float64 { return x.RPS })
+	rw.CPUPerReq = statOf(rw.Runs, func(x *run) float64 { return x.CPUPerReq })
+	rw.P50 = statOf(rw.Runs, func(x *run) float64 { return x.P50 })
+	rw.P99 = statOf(rw.Runs, func(x *run) float64 { return x.P99 })
+	rw.P999 = statOf(rw.Runs, func(x *run) float64 { return x.P999 })
+}
+
+// finish computes the open-model rows' statistics and fastgate's (and
+// fastgate-reuseport's) p99 ratios.
+func (o *openResult) finish() {
+	for _, rw := range o.Rows {
+		rw.finish()
+		lag := statOf(rw.Runs, func(x *run) float64 { return x.SendLagP99 })
+		rw.SendLagP99 = &lag
+	}
+	o.P99Ratios = o.p99Ratios(targetFastgate)
+	o.ReuseportP99Ratios = o.p99Ratios(targetReuseport)
+}
+
+// p99Ratios returns target's median p99 over nginx's and HAProxy's, nil
+// when there is no such pair.
+func (o *openResult) p99Ratios(target string) map[string]float64 {
+	fg := findRow(o.Rows, target)
+	if fg == nil {
+		return nil
+	}
+	var m map[string]float64
+	for _, other := range []string{targetNginx, targetHAProxy} {
+		rw := findRow(o.Rows, other)
+		if rw == nil || rw.P99.Median == 0 {
+			continue
+		}
+		if m == nil {
+			m = map[string]float64{}
+		}
+		m[other] = fg.P99.Median / rw.P99.Median
+	}
+	return m
 }
 
 // compareBase returns the workload whose nginx and HAProxy rows wr's
@@ -263,14 +363,7 @@ func (r *results) tableRows(wr *workloadResult) ([]string, [][]string) {
 	}
 	var rows [][]string
 	for _, rw := range wr.Rows {
-		name := rw.Target
-		switch name {
-		case targetDirect:
-			name = "direct (upstream CPU)"
-		case targetReuseport:
-			name = fmt.Sprintf("fastgate-reuseport (%d × GOMAXPROCS=1)", r.Settings.Cores)
-		}
-		cells := []string{name, fmtStat(rw.RPS, 0, single), fmtStat(rw.CPUPerReq, 1, single),
+		cells := []string{r.targetLabel(rw.Target), fmtStat(rw.RPS, 0, single), fmtStat(rw.CPUPerReq, 1, single),
 			fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single), fmtNum(float64(rw.Errors), 0)}
 		if hasWrk {
 			if w := rw.Wrk; w != nil {
@@ -282,6 +375,92 @@ func (r *results) tableRows(wr *workloadResult) ([]string, [][]string) {
 		rows = append(rows, cells)
 	}
 	return head, rows
+}
+
+// targetLabel returns the name of target in the tables.
+func (r *results) targetLabel(target string) string {
+	switch target {
+	case targetDirect:
+		return "direct (upstream CPU)"
+	case targetReuseport:
+		return fmt.Sprintf("fastgate-reuseport (%d × GOMAXPROCS=1)", r.Settings.Cores)
+	}
+	return target
+}
+
+// openTableRows returns the header and cells of a workload's open-model
+// table.
+func (r *results) openTableRows(o *openResult) ([]string, [][]string) {
+	single := r.Settings.Repeat == 1
+	head := []string{"target", "offered req/s", "achieved req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "dropped",
+		"CPU µs / request", "send lag p99 ms"}
+	var rows [][]string
+	for _, rw := range o.Rows {
+		lag := "-"
+		if rw.SendLagP99 != nil {
+			lag = fmtNum(rw.SendLagP99.Median, 2)
+		}
+		rows = append(rows, []string{r.targetLabel(rw.Target), fmtNum(o.OfferedRPS, 0), fmtStat(rw.RPS, 0, single),
+			fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single),
+			fmtNum(float64(rw.Errors), 0), fmtNum(float64(rw.Dropped), 0), fmtStat(rw.CPUPerReq, 1, single), lag})
+	}
+	return head, rows
+}
+
+// title returns the heading of the open-model table.
+func (o *openResult) title() string {
+	return fmt.Sprintf("at %s req/s offered (%s%% of fastgate's saturation, %s req/s)", fmtNum(o.OfferedRPS, 0),
+		trimFloat(o.Load*100, 1), fmtNum(o.SaturationRPS, 0))
+}
+
+// ratioLines describes fastgate's (and fastgate-reuseport's) p99 over
+// nginx's and HAProxy's at the offered rate, then warns of the rows whose
+// tail the generator may have set.
+func (o *openResult) ratioLines() []string {
+	var out []string
+	for _, fg := range []struct {
+		target string
+		m      map[string]float64
+	}{{targetFastgate, o.P99Ratios}, {targetReuseport, o.ReuseportP99Ratios}} {
+		for _, other := range []string{targetNginx, targetHAProxy} {
+			v, ok := fg.m[other]
+			if !ok {
+				continue
+			}
+			l := fmt.Sprintf("%s p99 / %s p99: ×%.2f", fg.target, other, v)
+			if findRow(o.Rows, fg.target).generatorWarning(o.MaxVUs) != "" || findRow(o.Rows, other).generatorWarning(o.MaxVUs) != "" {
+				l += " (not the proxies' alone: see the warnings)"
+			}
+			out = append(out, l)
+		}
+	}
+	for _, rw := range o.Rows {
+		if w := rw.generatorWarning(o.MaxVUs); w != "" {
+			out = append(out, "warning: "+rw.Target+": "+w)
+		}
+	}
+	return out
+}
+
+// generatorWarning says why the generator may have set an open-model
+// row's tail, "" when it did not: arrivals were dropped (their latency
+// is in no percentile, and loadgen ran maxVUs requests behind), or
+// loadgen's own send lag, part of every latency, is half the p99 or more.
+func (rw *row) generatorWarning(maxVUs int) string {
+	lag := 0.0
+	if rw.SendLagP99 != nil {
+		lag = rw.SendLagP99.Median
+	}
+	switch {
+	case rw.Dropped > 0:
+		return fmt.Sprintf("%s arrivals dropped, all %d VUs busy (loadgen's send lag p99 %s ms): the percentiles leave them out; "+
+			"generator, proxy and upstream may not sustain this rate together on this machine (-pin, fewer other processes, or a lower -open-load)",
+			fmtNum(float64(rw.Dropped), 0), maxVUs, fmtNum(lag, 2))
+	case rw.P99.Median > 0 && lag >= rw.P99.Median/2:
+		return fmt.Sprintf("loadgen's own send lag p99 %s ms is %.0f%% of the p99: the generator, not the proxy, sets this tail",
+			fmtNum(lag, 2), 100*lag/rw.P99.Median)
+	}
+	return ""
 }
 
 // syscallLines lists the targets' syscalls per request, when counted.
@@ -324,39 +503,58 @@ func (r *results) printTables(w io.Writer) {
 	fmt.Fprintf(w, "\nfastgate bench %s %s: %d connections, %s runs, median of %d (min–max), fastgate GOMAXPROCS=%d, nginx workers and HAProxy threads %d, pin=%v\n",
 		r.Date, r.Commit, r.Settings.Conns, time.Duration(r.Settings.RunTimeS*float64(time.Second)), r.Settings.Repeat,
 		r.Settings.GOMAXPROCS, max(r.Settings.Cores, 1), r.Settings.Pin)
+	if r.firstOpen() != nil {
+		fmt.Fprintf(w, "open model: %s\n", r.Settings.OpenGenerator)
+	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "skipped: %s\n", s)
 	}
 	for _, wr := range r.Workloads {
 		fmt.Fprintf(w, "\n%s — %s\n", wr.Name, wr.Description)
 		head, rows := r.tableRows(wr)
-		widths := make([]int, len(head))
-		for i, h := range head {
-			widths[i] = len([]rune(h))
-		}
-		for _, cells := range rows {
-			for i, c := range cells {
-				widths[i] = max(widths[i], len([]rune(c)))
-			}
-		}
-		line := func(cells []string) {
-			for i, c := range cells {
-				pad := widths[i] - len([]rune(c))
-				if i == 0 {
-					fmt.Fprintf(w, "  %s%s", c, strings.Repeat(" ", pad))
-				} else {
-					fmt.Fprintf(w, "  %s%s", strings.Repeat(" ", pad), c)
-				}
-			}
-			fmt.Fprintln(w)
-		}
-		line(head)
-		for _, cells := range rows {
-			line(cells)
-		}
+		printTable(w, head, rows)
 		for _, l := range append(wr.ratioLines(), wr.syscallLines()...) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
+		o := wr.Open
+		if o == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s — open model, latency from the scheduled send time\n", wr.Name, o.title())
+		head, rows = r.openTableRows(o)
+		printTable(w, head, rows)
+		for _, l := range o.ratioLines() {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+}
+
+// printTable prints head and rows aligned: the first column to the left,
+// the others to the right.
+func printTable(w io.Writer, head []string, rows [][]string) {
+	widths := make([]int, len(head))
+	for i, h := range head {
+		widths[i] = len([]rune(h))
+	}
+	for _, cells := range rows {
+		for i, c := range cells {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	line := func(cells []string) {
+		for i, c := range cells {
+			pad := widths[i] - len([]rune(c))
+			if i == 0 {
+				fmt.Fprintf(w, "  %s%s", c, strings.Repeat(" ", pad))
+			} else {
+				fmt.Fprintf(w, "  %s%s", strings.Repeat(" ", pad), c)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	line(head)
+	for _, cells := range rows {
+		line(cells)
 	}
 }
 
@@ -380,31 +578,63 @@ func (r *results) markdown() string {
 	if r.hasRow(targetReuseport) {
 		fmt.Fprintf(&b, " fastgate-reuseport is %d fastgate processes with GOMAXPROCS=1 sharing the port (-reuseport, SO_REUSEPORT); its CPU and syscalls are the sums over them.", cores)
 	}
+	if o := r.firstOpen(); o != nil {
+		fmt.Fprintf(&b, " The second table of a workload drives each proxy at one offered rate, %s%% of fastgate's median requests/s in the first (open model: %s).",
+			trimFloat(o.Load*100, 1), r.Settings.OpenGenerator)
+	}
 	b.WriteString("\n")
 	for _, wr := range r.Workloads {
 		fmt.Fprintf(&b, "\n**%s** — %s\n\n", wr.Name, wr.Description)
 		head, rows := r.tableRows(wr)
-		b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
-		for i := range head {
-			if i == 0 {
-				b.WriteString("---|")
-			} else {
-				b.WriteString("---:|")
-			}
-		}
-		b.WriteString("\n")
-		for _, cells := range rows {
-			b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
-		}
-		lines := append(wr.ratioLines(), wr.syscallLines()...)
-		for _, l := range lines {
-			fmt.Fprintf(&b, "\n- %s", l)
-		}
-		if len(lines) > 0 {
-			b.WriteString("\n")
+		writeMarkdownTable(&b, head, rows)
+		writeMarkdownList(&b, append(wr.ratioLines(), wr.syscallLines()...))
+		if o := wr.Open; o != nil {
+			fmt.Fprintf(&b, "\n**%s** %s — open model, latency from the scheduled send time\n\n", wr.Name, o.title())
+			head, rows := r.openTableRows(o)
+			writeMarkdownTable(&b, head, rows)
+			writeMarkdownList(&b, o.ratioLines())
 		}
 	}
 	return b.String()
+}
+
+// firstOpen returns the first workload's open-model phase, or nil when
+// none had one.
+func (r *results) firstOpen() *openResult {
+	for _, wr := range r.Workloads {
+		if wr.Open != nil {
+			return wr.Open
+		}
+	}
+	return nil
+}
+
+// writeMarkdownTable writes head and rows as a Markdown table, numbers
+// right-aligned.
+func writeMarkdownTable(b *strings.Builder, head []string, rows [][]string) {
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
+	for i := range head {
+		if i == 0 {
+			b.WriteString("---|")
+		} else {
+			b.WriteString("---:|")
+		}
+	}
+	b.WriteString("\n")
+	for _, cells := range rows {
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+}
+
+// writeMarkdownList writes lines as a Markdown list after a blank line,
+// nothing when there are none.
+func writeMarkdownList(b *strings.Builder, lines []string) {
+	for _, l := range lines {
+		fmt.Fprintf(b, "\n- %s", l)
+	}
+	if len(lines) > 0 {
+		b.WriteString("\n")
+	}
 }
 
 // write writes DATE-COMMIT.json and .svg and latest.{json,md,svg} into dir.

@@ -135,12 +135,15 @@ const fastgateConfig = `# fastgate, bench target. Equivalent to nginx.conf and h
 # access log off (the default), no admin listener, GOMAXPROCS={{.GOMAXPROCS}} (as many
 # cores as nginx's workers and HAProxy's threads, {{.Cores}}). fastgate always
 # counts its Prometheus metrics and adds X-Forwarded-For, X-Real-IP and
-# X-Request-ID; the others add X-Forwarded-For.
+# X-Request-ID; the others add X-Forwarded-For. Requests beyond the pool's
+# 512 connections wait for one (max_conn_wait_timeout) instead of a 503, as
+# nginx and HAProxy queue them: the open-model phase can get there.
 listen: "{{"{{listen}}"}}"
 admin: {listen: "off"}
 upstreams:
   bench:
     targets: [{url: "{{"{{upstream}}"}}"}]
+    pool: {max_conn_wait_timeout: 30s}
 routes:
   - name: all
     match: {path: "/{rest:*}"}

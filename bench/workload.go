@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"fastgate/loadtest"
 )
 
 // workload is one request shape of the bench, from workloads.json.
@@ -84,18 +86,38 @@ func loadWorkloads(path string, only []string) ([]workload, error) {
 // scenario returns the loadgen scenario of w against url: conns
 // connections back to back for d.
 func (w *workload) scenario(url string, conns int, d string) ([]byte, error) {
-	return json.Marshal(map[string]any{
+	sc := w.scenarioBase(url, d)
+	sc["executor"], sc["vus"] = loadtest.ConstantVUs, conns
+	return json.Marshal(sc)
+}
+
+// openScenario returns the loadgen scenario of w against url in the open
+// model: rate arrivals per second for d (constant-arrival-rate), vus VUs
+// started up front and more, up to maxVUs, while that many requests are in
+// flight. loadgen counts each latency from the arrival's scheduled send
+// time, not from when it was sent, so a target that stalls is charged
+// with the queue it builds (no coordinated omission); an arrival finding
+// maxVUs in flight is counted as dropped, without a latency.
+func (w *workload) openScenario(url string, rate float64, vus, maxVUs int, d string) ([]byte, error) {
+	sc := w.scenarioBase(url, d)
+	sc["executor"], sc["rate"] = loadtest.ConstantArrivalRate, rate
+	sc["pre_allocated_vus"], sc["max_vus"] = vus, max(vus, maxVUs)
+	return json.Marshal(sc)
+}
+
+// scenarioBase returns the scenario fields of w against url for d that do
+// not depend on the executor.
+func (w *workload) scenarioBase(url, d string) map[string]any {
+	return map[string]any{
 		"name":      "bench-" + w.Name,
 		"target":    url,
 		"method":    w.Method,
 		"paths":     []string{w.Path},
 		"headers":   w.Headers,
 		"body_size": w.BodySize,
-		"executor":  "constant-vus",
-		"vus":       conns,
 		"duration":  d,
 		"expect":    []int{200},
-	})
+	}
 }
 
 // wrkScript returns the wrk Lua script sending w's requests.
