@@ -3,7 +3,6 @@ package core
 import (
 	"io"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -51,22 +50,15 @@ func (c *rawTCPConn) Read(p []byte) (int, error) {
 
 // readOnce is the RawConn.Read callback of Read.
 func (c *rawTCPConn) readOnce(fd uintptr) bool {
-	for {
-		n, errno := sysRead(fd, c.rp)
-		switch {
-		case errno == syscall.EINTR:
-			continue
-		case errno == syscall.EAGAIN:
-			return false
-		case errno != 0:
-			c.rn, c.rerr = 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
-		case n == 0 && len(c.rp) > 0:
-			c.rn, c.rerr = 0, io.EOF
-		default:
-			c.rn = n
-		}
-		return true
+	n, err, ok := readFD(fd, c.rp)
+	if !ok {
+		return false
 	}
+	if err != nil && err != io.EOF {
+		err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	c.rn, c.rerr = n, err
+	return true
 }
 
 // maxDeadlineSlack bounds how much later than asked a deadline may fire.
@@ -118,12 +110,8 @@ func dialRaw(d *fasthttp.TCPDialer, addr string, timeout time.Duration) (net.Con
 	if err != nil {
 		return nil, err
 	}
-	tc, ok := c.(*net.TCPConn)
+	tc, raw, ok := rawTCP(c)
 	if !ok {
-		return c, nil
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
 		return c, nil
 	}
 	rc := &rawTCPConn{TCPConn: tc, raw: raw}

@@ -55,12 +55,8 @@ func (l waitFirstListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, err
 	}
-	tc, ok := c.(*net.TCPConn)
+	tc, raw, ok := rawTCP(c)
 	if !ok {
-		return c, nil
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
 		return c, nil
 	}
 	sc := &serverConn{TCPConn: tc, raw: raw, idleFor: l.idleFor}
@@ -459,23 +455,12 @@ func (c *serverConn) writeHeld(fd uintptr) bool {
 
 // read reads fd into c.p, reporting false when there was nothing to read.
 func (c *serverConn) read(fd uintptr) bool {
-	for {
-		n, errno := sysRead(fd, c.p)
-		switch {
-		case errno == syscall.EINTR:
-			continue
-		case errno == syscall.EAGAIN:
-			return false
-		case errno != 0:
-			c.n, c.rerr = 0, os.NewSyscallError("read", errno)
-		case n == 0 && len(c.p) > 0:
-			c.n, c.rerr = 0, io.EOF
-		default:
-			c.n, c.rerr = n, nil
-		}
-		c.got = true
-		return true
+	n, err, ok := readFD(fd, c.p)
+	if !ok {
+		return false
 	}
+	c.n, c.rerr, c.got = n, err, true
+	return true
 }
 
 // ReadFrom keeps sendfile for file bodies, after what is held.

@@ -1,6 +1,9 @@
 package core
 
 import (
+	"io"
+	"net"
+	"os"
 	"syscall"
 	"unsafe"
 )
@@ -29,4 +32,34 @@ func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
 	}
 	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
 	return int(n), errno
+}
+
+// readFD reads fd into p with sysRead: ok is false when there was nothing
+// to read (EAGAIN); a read of 0 bytes is io.EOF.
+func readFD(fd uintptr, p []byte) (n int, err error, ok bool) {
+	for {
+		n, errno := sysRead(fd, p)
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return 0, nil, false
+		case errno != 0:
+			return 0, os.NewSyscallError("read", errno), true
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF, true
+		}
+		return n, nil, true
+	}
+}
+
+// rawTCP returns c as a TCP connection with its RawConn (SyscallConn
+// allocates, so once per connection), or ok false for anything else.
+func rawTCP(c net.Conn) (tc *net.TCPConn, raw syscall.RawConn, ok bool) {
+	tc, ok = c.(*net.TCPConn)
+	if !ok {
+		return nil, nil, false
+	}
+	raw, err := tc.SyscallConn()
+	return tc, raw, err == nil
 }
