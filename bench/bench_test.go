@@ -44,23 +44,8 @@ func TestBenchEndToEnd(t *testing.T) {
 	requireProxy(t, targetNginx)
 	requireProxy(t, targetHAProxy)
 	targets := []string{targetDirect, targetFastgate, targetNginx, targetHAProxy}
-	out := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	code := runMain([]string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
-		"-only", "get-small,fastgate-features", "-out", out, "-wrk=false", "-install=false", "-open-load", "0",
-		"-targets", strings.Join(targets, ",")}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
-	}
-
-	var res results
-	b, err := os.ReadFile(filepath.Join(out, "latest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatalf("latest.json: %s", err)
-	}
+	out, stdout, res, b := runBench(t, "-only", "get-small,fastgate-features", "-open-load", "0",
+		"-targets", strings.Join(targets, ","))
 	for _, field := range []string{`"open"`, `"open_load"`, `"offered_rps"`, `"dropped"`, `"send_lag_p99_ms"`} {
 		if bytes.Contains(b, []byte(field)) {
 			t.Errorf("-open-load 0: latest.json has %s; want no open-model fields", field)
@@ -512,22 +497,8 @@ func TestBenchOpenModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the bench harness runs real processes")
 	}
-	out := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	code := runMain([]string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
-		"-only", "get-small", "-targets", targetFastgate, "-open-workloads", "get-small", "-out", out,
-		"-wrk=false", "-syscalls=false", "-install=false"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
-	}
-	var res results
-	b, err := os.ReadFile(filepath.Join(out, "latest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatalf("latest.json: %s", err)
-	}
+	out, stdout, res, _ := runBench(t, "-only", "get-small", "-targets", targetFastgate,
+		"-open-workloads", "get-small", "-syscalls=false")
 	wr := res.Workloads[0]
 	o := wr.Open
 	if o == nil || len(o.Rows) != 1 || o.Rows[0].Target != targetFastgate {
@@ -720,4 +691,27 @@ func TestOpenResults(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runBench runs the harness with 1s runs, 1 repeat, no wrk and no
+// installs, plus args, and returns its output directory, stdout and
+// latest.json (decoded and raw).
+func runBench(t *testing.T, args ...string) (out string, stdout *bytes.Buffer, res results, raw []byte) {
+	t.Helper()
+	out = t.TempDir()
+	stdout = new(bytes.Buffer)
+	var stderr bytes.Buffer
+	base := []string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
+		"-out", out, "-wrk=false", "-install=false"}
+	if code := runMain(append(base, args...), stdout, &stderr); code != 0 {
+		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("latest.json: %s", err)
+	}
+	return out, stdout, res, raw
 }
