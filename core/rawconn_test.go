@@ -19,6 +19,7 @@ import (
 type tcpHarness struct {
 	gw     *Gateway
 	client *fasthttp.Client
+	addr   string // the gateway's listener
 	hits   atomic.Int64
 }
 
@@ -49,6 +50,7 @@ routes: [{upstream: u`+routeExtra+`}]
 	go gw.Serve(gln) //nolint:errcheck
 	t.Cleanup(func() { gln.Close(); shutdown(gw) })
 	addr := gln.Addr().String()
+	h.addr = addr
 	h.client = &fasthttp.Client{Dial: func(string) (net.Conn, error) { return net.Dial("tcp4", addr) }, ReadTimeout: 5 * time.Second}
 	return h
 }

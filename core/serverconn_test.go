@@ -433,3 +433,42 @@ func TestServerConnHijack(t *testing.T) {
 		t.Fatalf("after the hijack: %q, %v", line, err)
 	}
 }
+
+// TestGatewayPipelined: through the gateway, with a real upstream, a
+// client that sends its next request while the previous one is upstream
+// gets both answers in order (the probe finds the request the wait could
+// miss), and requests written together are answered together.
+func TestGatewayPipelined(t *testing.T) {
+	setWaitProbe(t, 20*time.Millisecond)
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := newTCPHarness(t, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		ctx.SetBodyString("up:" + string(ctx.Path()))
+	}, "")
+	c := dialRawClient(t, h.addr)
+	for i := 0; i < 10; i++ {
+		c.send("GET", "/slow", nil)
+		<-entered
+		c.send("GET", "/next", nil)
+		release <- struct{}{}
+		if status, body := c.recv(); status != 200 || string(body) != "up:/slow" {
+			t.Fatalf("round %d: first response %d %q; want 200 up:/slow", i, status, body)
+		}
+		if status, body := c.recv(); status != 200 || string(body) != "up:/next" {
+			t.Fatalf("round %d: second response %d %q; want 200 up:/next", i, status, body)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		c.send("GET", "/a", nil)
+		c.send("POST", "/b", []byte("body"))
+		c.send("GET", "/c", nil)
+		for _, want := range []string{"up:/a", "up:/b", "up:/c"} {
+			if status, body := c.recv(); status != 200 || string(body) != want {
+				t.Fatalf("pipelined: got %d %q; want 200 %s", status, body, want)
+			}
+		}
+	}
+}
