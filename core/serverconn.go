@@ -224,7 +224,7 @@ func (c *serverConn) SetReadDeadline(t time.Time) error {
 // earlier (or the socket has none).
 func (c *serverConn) askRead(t time.Time) error {
 	c.rwant = t
-	if !c.eager && !c.rset.IsZero() && (t.IsZero() || !t.Before(c.rset)) {
+	if t.Equal(c.rset) || !c.eager && !c.rset.IsZero() && (t.IsZero() || !t.Before(c.rset)) {
 		return nil
 	}
 	return c.setRead(t)
@@ -250,7 +250,7 @@ func (c *serverConn) rearmRead(err error) bool {
 // when t is earlier (or the socket has none).
 func (c *serverConn) SetWriteDeadline(t time.Time) error {
 	c.wwant = t
-	if !c.eager && !c.wset.IsZero() && (t.IsZero() || !t.Before(c.wset)) {
+	if t.Equal(c.wset) || !c.eager && !c.wset.IsZero() && (t.IsZero() || !t.Before(c.wset)) {
 		return nil
 	}
 	c.wset = t
