@@ -89,16 +89,8 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
-	for _, want := range []string{"| target | requests/s | CPU µs / request |", "| fastgate |"} {
-		if !bytes.Contains(md, []byte(want)) {
-			t.Errorf("latest.md lacks %q:\n%s", want, md)
-		}
-	}
-	for _, want := range []string{"get-small — ", "CPU µs / request", "fastgate"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
-		}
-	}
+	requireContains(t, "latest.md", string(md), "| target | requests/s | CPU µs / request |", "| fastgate |")
+	requireContains(t, "stdout", stdout.String(), "get-small — ", "CPU µs / request", "fastgate")
 }
 
 // checkSVG parses the chart and checks it has a bar per row.
@@ -398,16 +390,10 @@ func TestReuseportResults(t *testing.T) {
 	}
 	r := mk(2, targetFastgate, targetReuseport, targetNginx)
 	md := r.markdown()
-	for _, want := range []string{
-		"| fastgate-reuseport (2 × GOMAXPROCS=1) | 2,000 | 10.0 |",
+	requireContains(t, "-cores 2 markdown", md, "| fastgate-reuseport (2 × GOMAXPROCS=1) | 2,000 | 10.0 |",
 		"fastgate-reuseport is 2 fastgate processes with GOMAXPROCS=1",
 		"- fastgate / nginx: CPU µs per request ×1.00, requests/s ×0.33",
-		"- fastgate-reuseport / nginx: CPU µs per request ×1.00, requests/s ×0.67",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("-cores 2 markdown lacks %q:\n%s", want, md)
-		}
-	}
+		"- fastgate-reuseport / nginx: CPU µs per request ×1.00, requests/s ×0.67")
 	js, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -519,11 +505,7 @@ func TestBenchOpenModel(t *testing.T) {
 			rw.Requests, rw.Dropped, rw.Runs[0].OfferedRPS, o.OfferedRPS)
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
-	for _, want := range []string{"% of fastgate's saturation", "| target | offered req/s | achieved req/s |"} {
-		if !bytes.Contains(md, []byte(want)) {
-			t.Errorf("latest.md lacks %q:\n%s", want, md)
-		}
-	}
+	requireContains(t, "latest.md", string(md), "% of fastgate's saturation", "| target | offered req/s | achieved req/s |")
 	if !strings.Contains(stdout.String(), "get-small at "+fmtNum(o.OfferedRPS, 0)+" req/s offered (40% of fastgate's saturation") {
 		t.Errorf("stdout lacks the open-model table:\n%s", stdout.String())
 	}
@@ -639,8 +621,7 @@ func TestOpenResults(t *testing.T) {
 	r.finish()
 
 	md := r.markdown()
-	for _, want := range []string{
-		"**get-small** at 14,000 req/s offered (70% of fastgate's saturation, 20,000 req/s) — open model",
+	requireContains(t, "markdown", md, "**get-small** at 14,000 req/s offered (70% of fastgate's saturation, 20,000 req/s) — open model",
 		"| target | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors | dropped | CPU µs / request | send lag p99 ms |",
 		"| fastgate | 14,000 | 13,990 | 0.40 | 1.50 (1.25–2.00) | 3.00 | 3 | 0 | 42.0 | 0.25 |",
 		"| haproxy | 14,000 | 13,990 | 0.40 | 0.75 (0.50–1.00) | 3.00 | 3 | 6 | 42.0 | 0.25 |",
@@ -648,33 +629,20 @@ func TestOpenResults(t *testing.T) {
 		"- fastgate p99 / haproxy p99: ×2.00 (not the proxies' alone: see the warnings)",
 		"- warning: nginx: loadgen's own send lag p99 0.25 ms is 50% of the p99: the generator, not the proxy, sets this tail",
 		"- warning: haproxy: 6 arrivals dropped, all 2000 VUs busy (loadgen's send lag p99 0.25 ms): the percentiles leave them out;",
-		"70% of fastgate's median requests/s in the first (open model: loadgen constant-arrival-rate)",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+		"70% of fastgate's median requests/s in the first (open model: loadgen constant-arrival-rate)")
 	if strings.Contains(md, "| direct (upstream CPU) | 14,000") || strings.Contains(md, "warning: fastgate") {
 		t.Errorf("markdown has an open row of direct, which did not run in the open model, or a warning for fastgate, whose run was clean:\n%s", md)
 	}
 	var stdout bytes.Buffer
 	r.printTables(&stdout)
-	for _, want := range []string{"get-small at 14,000 req/s offered (70% of fastgate's saturation, 20,000 req/s)",
-		"  fastgate p99 / haproxy p99: ×2.00", "open model: loadgen constant-arrival-rate"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("printed tables lack %q:\n%s", want, stdout.String())
-		}
-	}
+	requireContains(t, "printed tables", stdout.String(), "get-small at 14,000 req/s offered (70% of fastgate's saturation, 20,000 req/s)",
+		"  fastgate p99 / haproxy p99: ×2.00", "open model: loadgen constant-arrival-rate")
 	js, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"open":{"load":0.7,"fastgate_saturation_rps":20000,"offered_rps":14000,`,
-		`"p99_ratios":{"haproxy":2,"nginx":3}`, `"dropped":6,"send_lag_p99_ms":{"median":0.25`} {
-		if !bytes.Contains(js, []byte(want)) {
-			t.Errorf("JSON lacks %s: %s", want, js)
-		}
-	}
+	requireContains(t, "JSON", string(js), `"open":{"load":0.7,"fastgate_saturation_rps":20000,"offered_rps":14000,`,
+		`"p99_ratios":{"haproxy":2,"nginx":3}`, `"dropped":6,"send_lag_p99_ms":{"median":0.25`)
 
 	wr.Open = nil
 	r.Settings.OpenLoad, r.Settings.OpenGenerator = 0, ""
@@ -714,4 +682,14 @@ func runBench(t *testing.T, args ...string) (out string, stdout *bytes.Buffer, r
 		t.Fatalf("latest.json: %s", err)
 	}
 	return out, stdout, res, raw
+}
+
+// requireContains reports each of wants that text (named what) lacks.
+func requireContains(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
 }
