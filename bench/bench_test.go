@@ -43,7 +43,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	requireProxy(t, targetNginx)
 	requireProxy(t, targetHAProxy)
-	targets := []string{targetDirect, targetFastgate, targetNginx, targetHAProxy}
+	targets := []string{targetDirect, targetFastgate, targetNginx, targetHAProxy, targetFloorGoroutine, targetFloorLoop}
 	out, stdout, res, b := runBench(t, "-only", "get-small,fastgate-features", "-open-load", "0",
 		"-targets", strings.Join(targets, ","))
 	for _, field := range []string{`"open"`, `"open_load"`, `"offered_rps"`, `"dropped"`, `"send_lag_p99_ms"`} {
@@ -372,6 +372,7 @@ func TestTargetsFlag(t *testing.T) {
 			t.Fatalf("parseFlags(%q) error got %v; want one containing %q", args, err, want)
 		}
 	}
+	f([]string{"-targets", "fastgate,floor-loop,floor-goroutine"}, "fastgate,floor-loop,floor-goroutine")
 	bad([]string{"-targets", "fastgate-reuseport"}, "needs -cores 2 or more")
 	bad([]string{"-cores", "2", "-targets", "fastgate,envoy"}, `unknown target "envoy"`)
 }

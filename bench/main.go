@@ -69,6 +69,13 @@ import (
 )
 
 func main() {
+	if spec := os.Getenv(floorEnv); spec != "" {
+		if err := floorMain(spec, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -338,6 +345,16 @@ func (b *bench) startTargets() error {
 		}
 		b.targets[name] = t
 	}
+	for _, name := range []string{targetFloorGoroutine, targetFloorLoop} {
+		if !b.wanted(name) {
+			continue
+		}
+		t, err := b.env.startFloor(name)
+		if err != nil {
+			return err
+		}
+		b.targets[name] = t
+	}
 	return nil
 }
 
@@ -477,9 +494,9 @@ func (b *bench) openWanted(w *workload, names []string) bool {
 }
 
 // openTargets returns the targets of the open-model phase among names:
-// the proxies, not direct.
+// the proxies, not direct nor the floor rows.
 func openTargets(names []string) []string {
-	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == targetDirect })
+	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == targetDirect || isFloor(n) })
 }
 
 // runOpen is w's open-model phase, after its closed-model runs: each proxy

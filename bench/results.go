@@ -384,6 +384,10 @@ func (r *results) targetLabel(target string) string {
 		return "direct (upstream CPU)"
 	case targetReuseport:
 		return fmt.Sprintf("fastgate-reuseport (%d × GOMAXPROCS=1)", r.Settings.Cores)
+	case targetFloorGoroutine:
+		return "floor-goroutine (minimal Go proxy, not a gateway)"
+	case targetFloorLoop:
+		return "floor-loop (minimal Go epoll proxy, not a gateway)"
 	}
 	return target
 }

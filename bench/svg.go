@@ -14,6 +14,10 @@ var targetColors = map[string]string{
 	targetReuseport: "#aec7e8", // fastgate's blue, lighter
 	targetNginx:     "#2ca02c",
 	targetHAProxy:   "#ff7f0e",
+	// The floor rows (floor.go): greys, like direct, as they are not
+	// products.
+	targetFloorGoroutine: "#c7c7c7",
+	targetFloorLoop:      "#e0e0e0",
 }
 
 // Chart geometry, in SVG user units.

@@ -32,16 +32,21 @@ const (
 	targetHAProxy   = "haproxy"
 )
 
-var allTargets = []string{targetDirect, targetFastgate, targetReuseport, targetNginx, targetHAProxy}
+var allTargets = []string{targetDirect, targetFastgate, targetReuseport, targetNginx, targetHAProxy,
+	targetFloorGoroutine, targetFloorLoop}
 
-// targetsFor returns the targets of a run with -cores cores, in table
-// order: all of them, but fastgate-reuseport only with cores > 1.
+// targetsFor returns the default targets of a run with -cores cores, in
+// table order: all of them but the floor rows (see floor.go), and
+// fastgate-reuseport only with cores > 1.
 func targetsFor(cores int) []string {
-	if cores > 1 {
-		return allTargets
-	}
-	return slices.DeleteFunc(slices.Clone(allTargets), func(t string) bool { return t == targetReuseport })
+	return slices.DeleteFunc(slices.Clone(allTargets), func(t string) bool {
+		return t == targetReuseport && cores == 1 || isFloor(t)
+	})
 }
+
+// isFloor reports whether t is a floor row: a minimal Go proxy, not a
+// product (floor.go).
+func isFloor(t string) bool { return t == targetFloorGoroutine || t == targetFloorLoop }
 
 // startTimeout bounds a proxy's start.
 const startTimeout = 10 * time.Second
