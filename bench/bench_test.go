@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -69,6 +70,10 @@ func TestBenchEndToEnd(t *testing.T) {
 		if rw.Errors != 0 {
 			t.Errorf("row %s: %d errors; want 0", rw.Target, rw.Errors)
 		}
+		if r := rw.Runs[0]; r.UserPerReq <= 0 || r.SysPerReq <= 0 || math.Abs(r.UserPerReq+r.SysPerReq-r.CPUPerReq) > 1e-6*r.CPUPerReq {
+			t.Errorf("row %s: user %v + kernel %v µs per request; want both positive, adding up to the CPU's %v",
+				rw.Target, r.UserPerReq, r.SysPerReq, r.CPUPerReq)
+		}
 	}
 	feat := res.Workloads[1]
 	if len(feat.Rows) != 1 || feat.Rows[0].Target != targetFastgate || feat.Rows[0].Requests == 0 {
@@ -89,7 +94,8 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
-	requireContains(t, "latest.md", string(md), "| target | requests/s | CPU µs / request |", "| fastgate |")
+	requireContains(t, "latest.md", string(md), "| target | requests/s | CPU µs / request | user / kernel µs |", "| fastgate |",
+		"| floor-loop (minimal Go epoll proxy, not a gateway) |")
 	requireContains(t, "stdout", stdout.String(), "get-small — ", "CPU µs / request", "fastgate")
 }
 

@@ -24,6 +24,10 @@ type run struct {
 	P999       float64 `json:"p99_9_ms"`
 	CPUSeconds float64 `json:"cpu_s"`          // proxy process (or upstream for direct; fastgate-reuseport's processes summed) utime+stime during the run
 	CPUPerReq  float64 `json:"cpu_us_per_req"` // CPUSeconds / Requests, µs
+	// CPUPerReq split: utime (the proxy's own code, its runtime and
+	// libraries) and stime (the kernel: sockets, TCP, loopback, wake-ups).
+	UserPerReq float64 `json:"user_us_per_req"`
+	SysPerReq  float64 `json:"sys_us_per_req"`
 
 	// Open model only (-open-load); zero, and left out of the JSON, in
 	// the closed runs.
@@ -76,42 +80,44 @@ func (b *bench) measureOpen(w *workload, t *target, rate float64, d time.Duratio
 
 // loadgen runs the loadgen scenario sc of w against t and returns its
 // summary and t's CPU time during the run.
-func (b *bench) loadgen(w *workload, t *target, sc []byte) (*loadtest.Summary, time.Duration, error) {
+func (b *bench) loadgen(w *workload, t *target, sc []byte) (*loadtest.Summary, cpuTime, error) {
 	scPath := filepath.Join(b.env.dir, "scenario-"+w.Name+".json")
 	out := filepath.Join(b.env.dir, "summary.json")
 	if err := os.WriteFile(scPath, sc, 0o644); err != nil {
-		return nil, 0, err
+		return nil, cpuTime{}, err
 	}
 	os.Remove(out)
 	argv := b.env.pinned("1", []string{filepath.Join(b.env.bin, "loadgen"), "-quiet", "-scenario", scPath, "-json", out})
 	cpu0, err := t.cpuTime()
 	if err != nil {
-		return nil, 0, err
+		return nil, cpuTime{}, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	res, cmdErr := cmd.CombinedOutput()
 	cpu1, err := t.cpuTime()
 	if err != nil {
-		return nil, 0, err
+		return nil, cpuTime{}, err
 	}
 	var s loadtest.Summary
 	b2, err := os.ReadFile(out)
 	if err != nil {
-		return nil, 0, fmt.Errorf("bench: loadgen against %s: %v %w\n%s", t.name, cmdErr, err, res)
+		return nil, cpuTime{}, fmt.Errorf("bench: loadgen against %s: %v %w\n%s", t.name, cmdErr, err, res)
 	}
 	if err := json.Unmarshal(b2, &s); err != nil {
-		return nil, 0, fmt.Errorf("bench: loadgen summary: %w", err)
+		return nil, cpuTime{}, fmt.Errorf("bench: loadgen summary: %w", err)
 	}
-	return &s, cpu1 - cpu0, nil
+	return &s, cpu1.sub(cpu0), nil
 }
 
 // newRun returns the run of loadgen's summary s during which the target
 // used cpu.
-func newRun(s *loadtest.Summary, cpu time.Duration) run {
+func newRun(s *loadtest.Summary, cpu cpuTime) run {
 	r := run{Requests: s.Requests, Errors: s.Failed, RPS: s.RPS, P50: s.Latency.P50, P99: s.Latency.P99,
-		P999: s.Latency.P999, CPUSeconds: cpu.Seconds()}
-	if s.Requests > 0 {
-		r.CPUPerReq = r.CPUSeconds * 1e6 / float64(s.Requests)
+		P999: s.Latency.P999, CPUSeconds: cpu.total().Seconds()}
+	if n := float64(s.Requests); n > 0 {
+		r.CPUPerReq = r.CPUSeconds * 1e6 / n
+		r.UserPerReq = cpu.user.Seconds() * 1e6 / n
+		r.SysPerReq = cpu.sys.Seconds() * 1e6 / n
 	}
 	return r
 }
@@ -152,7 +158,7 @@ func (b *bench) measureWrk(w *workload, t *target, d time.Duration) (*wrkRun, er
 		return nil, fmt.Errorf("bench: wrk against %s: %w\n%s", t.name, err, out)
 	}
 	if r.Requests > 0 {
-		r.CPUPerReq = (cpu1 - cpu0).Seconds() * 1e6 / float64(r.Requests)
+		r.CPUPerReq = cpu1.sub(cpu0).total().Seconds() * 1e6 / float64(r.Requests)
 	}
 	return r, nil
 }

@@ -74,16 +74,20 @@ type openResult struct {
 
 // row is one target's measurements of one workload.
 type row struct {
-	Target    string  `json:"target"`
-	Requests  uint64  `json:"requests"` // all measured runs
-	Errors    uint64  `json:"errors"`
-	RPS       stat    `json:"rps"`
-	CPUPerReq stat    `json:"cpu_us_per_req"`
-	P50       stat    `json:"p50_ms"`
-	P99       stat    `json:"p99_ms"`
-	P999      stat    `json:"p99_9_ms"`
-	Runs      []run   `json:"runs"`
-	Wrk       *wrkRun `json:"wrk,omitempty"`
+	Target    string `json:"target"`
+	Requests  uint64 `json:"requests"` // all measured runs
+	Errors    uint64 `json:"errors"`
+	RPS       stat   `json:"rps"`
+	CPUPerReq stat   `json:"cpu_us_per_req"`
+	// UserPerReq and SysPerReq split CPUPerReq (medians of each, so
+	// they need not add up to its median exactly).
+	UserPerReq stat    `json:"user_us_per_req"`
+	SysPerReq  stat    `json:"sys_us_per_req"`
+	P50        stat    `json:"p50_ms"`
+	P99        stat    `json:"p99_ms"`
+	P999       stat    `json:"p99_9_ms"`
+	Runs       []run   `json:"runs"`
+	Wrk        *wrkRun `json:"wrk,omitempty"`
 	// Syscalls are counted in one more run, under perf (-syscalls).
 	Syscalls *syscallCounts `json:"syscalls_per_req,omitempty"`
 	// Dropped and SendLagP99 are the open model's (openResult's rows):
@@ -254,6 +258,8 @@ func (rw *row) finish() {
 	}
 	rw.RPS = statOf(rw.Runs, func(x *run) float64 { return x.RPS })
 	rw.CPUPerReq = statOf(rw.Runs, func(x *run) float64 { return x.CPUPerReq })
+	rw.UserPerReq = statOf(rw.Runs, func(x *run) float64 { return x.UserPerReq })
+	rw.SysPerReq = statOf(rw.Runs, func(x *run) float64 { return x.SysPerReq })
 	rw.P50 = statOf(rw.Runs, func(x *run) float64 { return x.P50 })
 	rw.P99 = statOf(rw.Runs, func(x *run) float64 { return x.P99 })
 	rw.P999 = statOf(rw.Runs, func(x *run) float64 { return x.P999 })
@@ -353,7 +359,7 @@ func fmtNum(v float64, prec int) string {
 // tableRows returns the header and cells of a workload's table.
 func (r *results) tableRows(wr *workloadResult) ([]string, [][]string) {
 	single := r.Settings.Repeat == 1
-	head := []string{"target", "requests/s", "CPU µs / request", "p50 ms", "p99 ms", "p99.9 ms", "errors"}
+	head := []string{"target", "requests/s", "CPU µs / request", "user / kernel µs", "p50 ms", "p99 ms", "p99.9 ms", "errors"}
 	hasWrk := false
 	for _, rw := range wr.Rows {
 		hasWrk = hasWrk || rw.Wrk != nil
@@ -364,7 +370,7 @@ func (r *results) tableRows(wr *workloadResult) ([]string, [][]string) {
 	var rows [][]string
 	for _, rw := range wr.Rows {
 		cells := []string{r.targetLabel(rw.Target), fmtStat(rw.RPS, 0, single), fmtStat(rw.CPUPerReq, 1, single),
-			fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single), fmtNum(float64(rw.Errors), 0)}
+			fmtNum(rw.UserPerReq.Median, 1) + " / " + fmtNum(rw.SysPerReq.Median, 1), fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single), fmtNum(float64(rw.Errors), 0)}
 		if hasWrk {
 			if w := rw.Wrk; w != nil {
 				cells = append(cells, fmtNum(w.RPS, 0), fmtNum(w.CPUPerReq, 1), fmtNum(w.P99, 2))

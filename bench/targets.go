@@ -73,16 +73,24 @@ func (t *target) stop() {
 	}
 }
 
-// cpuTime returns the user+system CPU time of t's processes and their
-// children, together.
-func (t *target) cpuTime() (time.Duration, error) {
-	var sum time.Duration
+// cpuTime is CPU time split into user and system (kernel) time.
+type cpuTime struct{ user, sys time.Duration }
+
+func (c cpuTime) total() time.Duration { return c.user + c.sys }
+
+func (c cpuTime) sub(d cpuTime) cpuTime { return cpuTime{c.user - d.user, c.sys - d.sys} }
+
+// cpuTime returns the CPU time of t's processes and their children,
+// together.
+func (t *target) cpuTime() (cpuTime, error) {
+	var sum cpuTime
 	for _, p := range t.procs {
-		d, err := loadtest.CPUTime(p.Pid())
+		u, s, err := loadtest.CPUTimes(p.Pid())
 		if err != nil {
-			return 0, fmt.Errorf("bench: CPU time of %s (pid %d): %w", t.name, p.Pid(), err)
+			return cpuTime{}, fmt.Errorf("bench: CPU time of %s (pid %d): %w", t.name, p.Pid(), err)
 		}
-		sum += d
+		sum.user += u
+		sum.sys += s
 	}
 	return sum, nil
 }

@@ -146,17 +146,23 @@ func (p *Proc) Stop(timeout time.Duration) error {
 // CPUTime returns the user+system CPU time of pid and every descendant
 // still running, from /proc/PID/stat (fields 14 and 15, clock ticks).
 func CPUTime(pid int) (time.Duration, error) {
-	ticks, err := procTicks(pid)
+	user, sys, err := CPUTimes(pid)
+	return user + sys, err
+}
+
+// CPUTimes is CPUTime split into user and system (kernel) time.
+func CPUTimes(pid int) (user, sys time.Duration, err error) {
+	u, s, err := procTicks(pid)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, c := range descendants(pid) {
-		t, err := procTicks(c)
-		if err == nil {
-			ticks += t
+		if cu, cs, err := procTicks(c); err == nil {
+			u, s = u+cu, s+cs
 		}
 	}
-	return time.Duration(ticks) * time.Second / time.Duration(clockTicks()), nil
+	tick := time.Second / time.Duration(clockTicks())
+	return time.Duration(u) * tick, time.Duration(s) * tick, nil
 }
 
 // procStat returns the fields of /proc/PID/stat after the command name:
@@ -173,21 +179,21 @@ func procStat(pid int) ([]string, error) {
 	return strings.Fields(string(b[i+1:])), nil
 }
 
-// procTicks returns utime+stime of pid in clock ticks.
-func procTicks(pid int) (int64, error) {
+// procTicks returns utime and stime of pid in clock ticks.
+func procTicks(pid int) (user, sys int64, err error) {
 	f, err := procStat(pid)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
 	s, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	return u + s, nil
+	return u, s, nil
 }
 
 // ProcessTree returns pid and the processes descending from it (nginx's
