@@ -19,7 +19,10 @@
 // served; the direct row (generator -> upstream) shows the upstream's own
 // CPU, the floor. With perf installed, one more run per target counts the
 // proxy's system calls per request (perf stat on the syscall tracepoints
-// of all its processes), the kernel work behind most of its CPU.
+// of all its processes), the kernel work behind most of its CPU. The
+// tables split the CPU into user and kernel time. Two more rows, only when
+// -targets names them, are minimal Go proxies (floor.go): they show what
+// fastgate's own work and Go's goroutine-per-connection model cost.
 //
 // After a workload's closed-model runs comes its open-model phase (issue
 // 15: tail latency at a load every proxy sustains), for the workloads with
@@ -136,7 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.syscalls, "syscalls", true, "after the measured runs, one more run per target under `perf stat` counting its syscalls per request, when perf is installed")
 	fs.StringVar(&c.workloads, "workloads", "bench/workloads.json", "workloads file")
 	fs.StringVar(&c.only, "only", "", "comma-separated workload names to run; empty: all")
-	fs.StringVar(&c.targets, "targets", "", "comma-separated targets to run: direct, fastgate, fastgate-reuseport (only with -cores > 1), nginx, haproxy; empty: all")
+	fs.StringVar(&c.targets, "targets", "", "comma-separated targets to run: direct, fastgate, fastgate-reuseport (only with -cores > 1), nginx, haproxy, and the floor rows floor-goroutine and floor-loop (minimal Go proxies, see bench/floor.go); empty: all but the floor rows")
 	fs.StringVar(&c.out, "out", "bench/results", "results directory")
 	fs.BoolVar(&c.pin, "pin", false, "pin the proxy (and upstream) to CPU 0 and the generator to CPU 1 with taskset")
 	fs.BoolVar(&c.wrk, "wrk", true, "cross-check every target once with wrk when it is installed")

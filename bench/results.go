@@ -369,8 +369,9 @@ func (r *results) tableRows(wr *workloadResult) ([]string, [][]string) {
 	}
 	var rows [][]string
 	for _, rw := range wr.Rows {
-		cells := []string{r.targetLabel(rw.Target), fmtStat(rw.RPS, 0, single), fmtStat(rw.CPUPerReq, 1, single),
-			fmtNum(rw.UserPerReq.Median, 1) + " / " + fmtNum(rw.SysPerReq.Median, 1), fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single), fmtNum(float64(rw.Errors), 0)}
+		split := fmtNum(rw.UserPerReq.Median, 1) + " / " + fmtNum(rw.SysPerReq.Median, 1)
+		cells := []string{r.targetLabel(rw.Target), fmtStat(rw.RPS, 0, single), fmtStat(rw.CPUPerReq, 1, single), split,
+			fmtStat(rw.P50, 2, single), fmtStat(rw.P99, 2, single), fmtStat(rw.P999, 2, single), fmtNum(float64(rw.Errors), 0)}
 		if hasWrk {
 			if w := rw.Wrk; w != nil {
 				cells = append(cells, fmtNum(w.RPS, 0), fmtNum(w.CPUPerReq, 1), fmtNum(w.P99, 2))
