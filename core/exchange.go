@@ -143,12 +143,17 @@ func (x *exchange) param(i int) []byte {
 // setRequestID keeps a well-formed incoming X-Request-ID or generates one,
 // and sets it on the request going upstream.
 func (x *exchange) setRequestID(req *fasthttp.RequestHeader) {
-	if id := req.Peek(strXRequestID); validRequestID(id) {
-		x.requestID = append(x.requestID[:0], id...)
-		return
+	ids := req.PeekAll(strXRequestID)
+	if len(ids) > 0 && validRequestID(ids[0]) {
+		x.requestID = append(x.requestID[:0], ids[0]...)
+		if len(ids) == 1 {
+			return
+		}
+	} else {
+		x.requestID = appendRandomID(x.requestID[:0])
 	}
-	x.requestID = appendRandomID(x.requestID[:0])
-	req.SetBytesV(strXRequestID, x.requestID)
+	// One id goes upstream: the kept one, not the client's others.
+	replaceHeader(req, strXRequestID, len(ids), x.requestID)
 }
 
 // validRequestID accepts 1-128 bytes of letters, digits and -._:+/= — enough

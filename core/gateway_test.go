@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +265,50 @@ func TestHeaderHygiene(t *testing.T) {
 	}
 	if got := string(resp.Header.Peek("X-Request-Id")); got != "req-123" {
 		t.Fatalf("client X-Request-ID: got %q; want \"req-123\"", got)
+	}
+}
+
+// TestForwardedHeadersOnce sends two of each header the gateway sets and
+// checks that the upstream gets exactly one, the gateway's: replacing only
+// the first would pass the client's second on for an upstream to believe.
+func TestForwardedHeadersOnce(t *testing.T) {
+	dup := func(req *fasthttp.Request) {
+		req.SetRequestURI("http://gw.local/")
+		for _, kv := range [][2]string{
+			{"X-Forwarded-For", "6.6.6.6"}, {"X-Real-Ip", "6.6.6.6"}, {"X-Forwarded-Proto", "https"},
+			{"X-Forwarded-Host", "evil.example"}, {"Forwarded", "for=6.6.6.6"}, {"X-Request-Id", "req-1"},
+		} {
+			req.Header.Add(kv[0], kv[1])
+			req.Header.Add(kv[0], kv[1]+"-again")
+		}
+	}
+	// check wants one value of each header, one of the listed ones; none
+	// for an empty list.
+	check := func(e *echoed, want map[string][]string) {
+		t.Helper()
+		for k, vs := range want {
+			got := e.get(k)
+			if len(vs) == 0 && len(got) != 0 || len(vs) > 0 && (len(got) != 1 || !slices.Contains(vs, got[0])) {
+				t.Errorf("upstream header %s: got %q; want one of %q", k, got, vs)
+			}
+		}
+	}
+	e, resp := echoHarness(t, "").echo(dup)
+	fasthttp.ReleaseResponse(resp)
+	check(e, map[string][]string{"X-Forwarded-For": {"0.0.0.0"}, "X-Real-Ip": {"0.0.0.0"}, "X-Forwarded-Proto": {"http"},
+		"X-Forwarded-Host": {"gw.local"}, "Forwarded": nil, "X-Request-Id": {"req-1", "req-1-again"}})
+
+	// From a trusted proxy one of its X-Forwarded-Proto and -Host lines
+	// is kept, and Forwarded goes through untouched.
+	e, resp = echoHarness(t, `"0.0.0.0"`).echo(dup)
+	fasthttp.ReleaseResponse(resp)
+	check(e, map[string][]string{"X-Real-Ip": {"0.0.0.0"}, "X-Forwarded-Proto": {"https", "https-again"},
+		"X-Forwarded-Host": {"evil.example", "evil.example-again"}, "X-Request-Id": {"req-1", "req-1-again"}})
+	if got := e.get("X-Forwarded-For"); len(got) != 1 || !strings.HasSuffix(got[0], ", 0.0.0.0") || !strings.Contains(got[0], "6.6.6.6-again") {
+		t.Errorf("X-Forwarded-For from a trusted proxy: got %q; want its two lines joined, then the peer", got)
+	}
+	if got := e.get("Forwarded"); len(got) != 2 {
+		t.Errorf("Forwarded from a trusted proxy: got %q; want both", got)
 	}
 }
 

@@ -102,31 +102,71 @@ func stripHopByHop(h header, buf []byte) []byte {
 // proxy; then the client IP is the rightmost X-Forwarded-For entry that is
 // not trusted (never the leftmost, which any client can forge). From an
 // untrusted peer they are replaced, and Forwarded is removed.
+//
+// Each of the four reaches the upstream exactly once, whatever the client
+// sent: replacing only the first of two X-Forwarded-Proto lines would pass
+// the second on for an upstream to believe. One scan counts them; in the
+// usual request, which has none, the four are appended without another.
 func setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
-	peer, trusted := x.peer, x.trustedPeer
+	var nFor, nRealIP, nProto, nHost, nForwarded int
+	for k := range h.All() {
+		switch string(k) {
+		case hdrXForwardedFor:
+			nFor++
+		case hdrXRealIP:
+			nRealIP++
+		case hdrXForwardedProto:
+			nProto++
+		case hdrXForwardedHost:
+			nHost++
+		case hdrForwarded:
+			nForwarded++
+		}
+	}
+	trusted := x.trustedPeer
 	x.buf = x.appendForwardedFor(x.buf[:0], h)
 	if len(x.buf) > 0 {
 		x.buf = append(x.buf, ", "...)
 	}
-	x.buf = peer.AppendTo(x.buf)
-	h.Del(hdrXForwardedFor)
-	h.SetBytesV(hdrXForwardedFor, x.buf)
+	x.buf = x.peer.AppendTo(x.buf)
+	replaceHeader(h, hdrXForwardedFor, nFor, x.buf)
 	x.buf = x.clientIP.AppendTo(x.buf[:0])
-	h.SetBytesV(hdrXRealIP, x.buf)
-	if !trusted || len(h.Peek(hdrXForwardedProto)) == 0 {
-		if ctx.IsTLS() {
-			h.Set(hdrXForwardedProto, "https")
-		} else {
-			h.Set(hdrXForwardedProto, "http")
+	replaceHeader(h, hdrXRealIP, nRealIP, x.buf)
+	// A trusted proxy's one X-Forwarded-Proto and -Host stay as they are;
+	// of several, one is kept (fasthttp's first: deleting headers moves
+	// others, so not always the first sent).
+	if !trusted || nProto != 1 {
+		switch {
+		case trusted && nProto > 1:
+			x.buf = append(x.buf[:0], h.Peek(hdrXForwardedProto)...)
+		case ctx.IsTLS():
+			x.buf = append(x.buf[:0], "https"...)
+		default:
+			x.buf = append(x.buf[:0], "http"...)
 		}
+		replaceHeader(h, hdrXForwardedProto, nProto, x.buf)
 	}
-	if !trusted || len(h.Peek(hdrXForwardedHost)) == 0 {
-		h.SetBytesV(hdrXForwardedHost, h.Host())
+	if !trusted || nHost != 1 {
+		if trusted && nHost > 1 {
+			x.buf = append(x.buf[:0], h.Peek(hdrXForwardedHost)...)
+		} else {
+			x.buf = append(x.buf[:0], h.Host()...)
+		}
+		replaceHeader(h, hdrXForwardedHost, nHost, x.buf)
 	}
-	if !trusted {
+	if !trusted && nForwarded > 0 {
 		h.Del(hdrForwarded)
 	}
+}
+
+// replaceHeader makes value the only header name of h, which had n of
+// them. value must not be h's memory.
+func replaceHeader(h *fasthttp.RequestHeader, name string, n int, value []byte) {
+	if n > 0 {
+		h.Del(name)
+	}
+	h.AddBytesV(name, value)
 }
 
 // resolveClient records in x the peer, whether it is a trusted proxy, and
