@@ -28,6 +28,9 @@ type exchange struct {
 	peer        netip.Addr
 	trustedPeer bool
 	clientIP    netip.Addr
+	// xff is a trusted peer's X-Forwarded-For lines joined, as they came
+	// (resolveClient); empty from any other peer.
+	xff []byte
 
 	route *route // nil: no route matched
 	// call is the proxy terminal's upstream call: its target and start
@@ -113,6 +116,7 @@ func (x *exchange) reset() {
 	x.requestID = x.requestID[:0]
 	x.peer = netip.Addr{}
 	x.trustedPeer = false
+	x.xff = x.xff[:0]
 	x.clientIP = netip.Addr{}
 	x.route = nil
 	x.call = Call{}

@@ -125,7 +125,7 @@ func setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
 		}
 	}
 	trusted := x.trustedPeer
-	x.buf = x.appendForwardedFor(x.buf[:0], h)
+	x.buf = append(x.buf[:0], x.xff...)
 	if len(x.buf) > 0 {
 		x.buf = append(x.buf, ", "...)
 	}
@@ -173,11 +173,16 @@ func replaceHeader(h *fasthttp.RequestHeader, name string, n int, value []byte) 
 // the client IP: the peer, or when the peer is trusted the rightmost
 // X-Forwarded-For entry that is not (see setForwarded). Rate limits and
 // logs use this IP, never the leftmost X-Forwarded-For entry.
+//
+// It runs before any header is deleted: fasthttp's Del moves the last
+// header line into the gap, which can swap two X-Forwarded-For lines and
+// so make a client-chosen entry the rightmost. x.xff keeps the chain as
+// it came, for setForwarded.
 func (s *Snapshot) resolveClient(x *exchange, ctx *fasthttp.RequestCtx) {
 	x.peer = remoteAddr(ctx)
 	x.trustedPeer = s.isTrusted(x.peer)
-	x.buf = x.appendForwardedFor(x.buf[:0], &ctx.Request.Header)
-	x.clientIP = s.clientIP(x.buf, x.peer)
+	x.xff = x.appendForwardedFor(x.xff[:0], &ctx.Request.Header)
+	x.clientIP = s.clientIP(x.xff, x.peer)
 }
 
 // appendForwardedFor appends the incoming X-Forwarded-For entries, joined,

@@ -112,12 +112,17 @@ func (s *Snapshot) serve(ctx *fasthttp.RequestCtx, x *exchange) {
 	if s.accessLog != nil && (s.sample >= 1 || rand.Float64() < s.sample) {
 		x.logged = true
 	}
+	s.resolveClient(x, ctx) // before admit deletes any header
 	if !s.admit(ctx, x) {
 		s.decorateUnrouted(ctx)
 		return
 	}
+	if len(x.xff) > 0 && len(ctx.Request.Header.Peek(hdrXForwardedFor)) == 0 {
+		// admit removed it (the strip list, or Connection named it): the
+		// chain is not believed.
+		x.xff, x.clientIP = x.xff[:0], x.peer
+	}
 	x.setRequestID(&ctx.Request.Header)
-	s.resolveClient(x, ctx)
 	if isServerOptions(ctx, x) {
 		answerServerOptions(ctx, x)
 		s.decorateUnrouted(ctx)
