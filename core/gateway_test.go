@@ -334,33 +334,32 @@ func TestForwardedFromTrustedProxy(t *testing.T) {
 			t.Fatalf("X-Forwarded-Proto from a trusted proxy: got %q; want [https]", got)
 		}
 	}
+	// lines sends the header lines kv (name, value, name, value...) and
+	// checks the X-Forwarded-For and client IP the upstream gets.
+	lines := func(what string, kv []string, wantXFF, wantClient string) {
+		t.Helper()
+		e, resp := h.echo(func(req *fasthttp.Request) {
+			for i := 0; i+1 < len(kv); i += 2 {
+				req.Header.Add(kv[i], kv[i+1])
+			}
+		})
+		fasthttp.ReleaseResponse(resp)
+		if got := e.get("X-Forwarded-For"); len(got) != 1 || got[0] != wantXFF {
+			t.Errorf("X-Forwarded-For, %s: got %q; want [%q]", what, got, wantXFF)
+		}
+		if got := e.get("X-Real-Ip"); len(got) != 1 || got[0] != wantClient {
+			t.Errorf("client IP, %s: got %q; want [%q]", what, got, wantClient)
+		}
+	}
 	// A header the gateway deletes before the X-Forwarded-For lines makes
 	// fasthttp move the last line into its place; the chain is read before.
-	e, resp := h.echo(func(req *fasthttp.Request) {
-		req.Header.Add("Keep-Alive", "timeout=5")
-		req.Header.Add("X-Forwarded-For", "1.2.3.4")
-		req.Header.Add("X-Forwarded-For", "5.6.7.8")
-	})
-	fasthttp.ReleaseResponse(resp)
-	if got := e.get("X-Forwarded-For"); len(got) != 1 || got[0] != "1.2.3.4, 5.6.7.8, 0.0.0.0" {
-		t.Errorf("X-Forwarded-For lines in order, after a deleted header: got %q; want [\"1.2.3.4, 5.6.7.8, 0.0.0.0\"]", got)
-	}
-	if got := e.get("X-Real-Ip"); len(got) != 1 || got[0] != "5.6.7.8" {
-		t.Errorf("client IP, X-Forwarded-For lines after a deleted header: got %q; want [5.6.7.8]", got)
-	}
+	lines("two lines after a deleted header",
+		[]string{"Keep-Alive", "timeout=5", "X-Forwarded-For", "1.2.3.4", "X-Forwarded-For", "5.6.7.8"},
+		"1.2.3.4, 5.6.7.8, 0.0.0.0", "5.6.7.8")
 	// X-Forwarded-For named by Connection is hop-by-hop: removed, and
 	// not believed.
-	e, resp = h.echo(func(req *fasthttp.Request) {
-		req.Header.Add("Connection", "X-Forwarded-For")
-		req.Header.Add("X-Forwarded-For", "1.2.3.4")
-	})
-	fasthttp.ReleaseResponse(resp)
-	if got := e.get("X-Forwarded-For"); len(got) != 1 || got[0] != "0.0.0.0" {
-		t.Errorf("X-Forwarded-For named by Connection: got %q; want [0.0.0.0]", got)
-	}
-	if got := e.get("X-Real-Ip"); len(got) != 1 || got[0] != "0.0.0.0" {
-		t.Errorf("client IP, X-Forwarded-For named by Connection: got %q; want the peer, [0.0.0.0]", got)
-	}
+	lines("named by Connection", []string{"Connection", "X-Forwarded-For", "X-Forwarded-For", "1.2.3.4"},
+		"0.0.0.0", "0.0.0.0")
 	// The client is the rightmost untrusted entry, never the leftmost.
 	// The in-memory peer shows as 0.0.0.0, trusted here.
 	f([]string{"6.6.6.6, 1.2.3.4, 10.1.2.3"}, "6.6.6.6, 1.2.3.4, 10.1.2.3, 0.0.0.0", "1.2.3.4")
