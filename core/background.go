@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"errors"
+	"fastgate/core/hdr"
 	"io"
 	"net/netip"
 
@@ -62,7 +63,7 @@ func (b *Background) Serve(req *fasthttp.Request, resp *fasthttp.Response, c *Co
 	s.inflight.Add(1)
 	ctx := new(fasthttp.RequestCtx)
 	ctx.Init(req, nil, nil)
-	ctx.Request.Header.Del(strXRequestID)
+	hdr.DelRequest(&ctx.Request.Header, strXRequestID)
 	x := acquireExchange(ctx, s)
 	x.background = true
 	err := s.serveBackground(ctx, x, b, c, ip)

@@ -168,6 +168,9 @@ func echoHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Upgrade", "h2c")
 	ctx.Response.Header.Set("Proxy-Authenticate", "Basic")
 	ctx.Response.Header.Set("X-Kept", "yes")
+	// Two lines of one name after the hop-by-hop ones the gateway removes.
+	ctx.Response.Header.Add("Link", "</a>; rel=preload")
+	ctx.Response.Header.Add("Link", "</b>; rel=preload")
 	ctx.SetContentType("application/json")
 	ctx.Write(b) //nolint:errcheck
 }
@@ -227,6 +230,9 @@ func TestHeaderHygiene(t *testing.T) {
 		req.Header.Set("Forwarded", "for=6.6.6.6")
 		req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 		req.Header.Set("X-Request-Id", "req-123")
+		// Two lines of one name after the headers the gateway removes.
+		req.Header.Add("Via", "1.1 first")
+		req.Header.Add("Via", "1.1 second")
 		req.SetBodyString("hello")
 	})
 	defer fasthttp.ReleaseResponse(resp)
@@ -265,6 +271,14 @@ func TestHeaderHygiene(t *testing.T) {
 	}
 	if got := string(resp.Header.Peek("X-Request-Id")); got != "req-123" {
 		t.Fatalf("client X-Request-ID: got %q; want \"req-123\"", got)
+	}
+	// Removing headers keeps the order of the lines of one name (RFC 9110
+	// section 5.3), both ways.
+	if got := e.get("Via"); len(got) != 2 || got[0] != "1.1 first" || got[1] != "1.1 second" {
+		t.Errorf("upstream Via lines: got %q; want first, then second", got)
+	}
+	if got := resp.Header.PeekAll("Link"); len(got) != 2 || string(got[0]) != "</a>; rel=preload" || string(got[1]) != "</b>; rel=preload" {
+		t.Errorf("client Link lines: got %q; want </a>, then </b>", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"fastgate/core/hdr"
 	"net/netip"
 	"unsafe"
 
@@ -86,11 +87,11 @@ func stripHopByHop(h header, buf []byte) []byte {
 			tok, v = v, nil
 		}
 		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
-			h.DelBytes(tok)
+			hdr.DelBytes(h, tok)
 		}
 	}
 	for _, name := range hopHeaders {
-		h.Del(name)
+		hdr.Del(h, name)
 	}
 	return buf
 }
@@ -156,7 +157,7 @@ func setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
 		replaceHeader(h, hdrXForwardedHost, nHost, x.buf)
 	}
 	if !trusted && nForwarded > 0 {
-		h.Del(hdrForwarded)
+		hdr.DelRequest(h, hdrForwarded)
 	}
 }
 
@@ -164,7 +165,7 @@ func setForwarded(x *exchange, ctx *fasthttp.RequestCtx) {
 // them. value must not be h's memory.
 func replaceHeader(h *fasthttp.RequestHeader, name string, n int, value []byte) {
 	if n > 0 {
-		h.Del(name)
+		hdr.DelRequest(h, name)
 	}
 	h.AddBytesV(name, value)
 }

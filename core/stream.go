@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fastgate/core/hdr"
 	"io"
 	"net"
 	"sync"
@@ -78,7 +79,7 @@ func startStream[C interface{ Conn() net.Conn }](resp *fasthttp.Response, t *tar
 	}
 	// Removing Transfer-Encoding resets fasthttp's framing: the length is
 	// set again by SetBodyStream, and -1 makes the server chunk it.
-	resp.Header.Del("Transfer-Encoding")
+	hdr.DelResponse(&resp.Header, "Transfer-Encoding")
 	if n < 0 {
 		n = -1
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"fastgate/core/config"
+	"fastgate/core/hdr"
 	"fastgate/core/http1"
 )
 
@@ -178,7 +179,7 @@ func (s *Snapshot) admit(ctx *fasthttp.RequestCtx, x *exchange) bool {
 		return false
 	}
 	for _, name := range x.dels {
-		h.DelBytes(name)
+		hdr.DelRequestBytes(h, name)
 	}
 	x.closeDownstream = h.ConnectionClose()
 	x.wsUpgrade = isWebSocketUpgrade(h)

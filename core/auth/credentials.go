@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"encoding/base64"
+	"fastgate/core/hdr"
 
 	"github.com/valyala/fasthttp"
 )
@@ -121,7 +122,7 @@ func (s *keySource) extract(ctx *fasthttp.RequestCtx) []byte {
 // strip removes every place the key could be, so that none reaches the
 // upstream.
 func (s *keySource) strip(ctx *fasthttp.RequestCtx) {
-	ctx.Request.Header.Del(s.header)
+	hdr.DelRequest(&ctx.Request.Header, s.header)
 	if s.query != "" && ctx.QueryArgs().Has(s.query) {
 		deleteQueryArg(ctx, s.query)
 	}
@@ -135,7 +136,7 @@ func (s *keySource) strip(ctx *fasthttp.RequestCtx) {
 func stripAuthorization(ctx *fasthttp.RequestCtx, scheme []byte) {
 	h := &ctx.Request.Header
 	if v := h.Peek(strAuthorization); credential(v, scheme) != nil || asciiEqualFold(bytes.TrimRight(v, " \t"), scheme[:len(scheme)-1]) {
-		h.Del(strAuthorization)
+		hdr.DelRequest(h, strAuthorization)
 	}
 }
 

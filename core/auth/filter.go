@@ -14,6 +14,7 @@ import (
 	"fastgate/core"
 	"fastgate/core/auth/jwt"
 	"fastgate/core/config"
+	"fastgate/core/hdr"
 )
 
 // Filter authenticates and authorizes a route's requests. It is safe for
@@ -248,8 +249,8 @@ func anyIn(have, want []string) bool {
 
 // setHeaders replaces the client's consumer headers by the consumer's.
 func (f *Filter) setHeaders(h *fasthttp.RequestHeader, name, groups string) {
-	h.Del(f.consumerHeader)
-	h.Del(f.groupsHeader)
+	hdr.DelRequest(h, f.consumerHeader)
+	hdr.DelRequest(h, f.groupsHeader)
 	h.Set(f.consumerHeader, name)
 	if groups != "" {
 		h.Set(f.groupsHeader, groups)

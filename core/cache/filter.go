@@ -12,6 +12,7 @@ import (
 
 	"fastgate/core"
 	"fastgate/core/config"
+	"fastgate/core/hdr"
 )
 
 // Filter is a route's response cache. It holds only the route's settings;
@@ -291,8 +292,8 @@ func (f *Filter) startRefresh(ctx *fasthttp.RequestCtx, r *core.Request, st *sta
 	req := fasthttp.AcquireRequest()
 	ctx.Request.CopyTo(req)
 	req.Header.SetMethod(fasthttp.MethodGet)
-	req.Header.DelBytes(strIfNoneMatch)
-	req.Header.DelBytes(strIfModSince)
+	hdr.DelRequestBytes(&req.Header, strIfNoneMatch)
+	hdr.DelRequestBytes(&req.Header, strIfModSince)
 	base := append([]byte(nil), st.base...)
 	go f.refreshEntry(req, base, hash, r.Consumer(), r.ClientIP)
 }

@@ -8,6 +8,7 @@ import (
 
 	"fastgate/core"
 	"fastgate/core/config"
+	"fastgate/core/hdr"
 )
 
 // Transform applies a route's header transforms: the request ops in
@@ -54,7 +55,7 @@ type part struct {
 type fields interface {
 	PeekKeys() [][]byte
 	PeekAll(key string) [][]byte
-	DelBytes(key []byte)
+	Del(key string) // through hdr.Del, which keeps the other lines' order
 	SetCanonical(key, value []byte)
 	AddBytesKV(key, value []byte)
 }
@@ -86,7 +87,7 @@ func (o *ops) apply(h fields, r *core.Request, buf []byte) []byte {
 		buf = removePrefix(h, p, buf)
 	}
 	for _, name := range o.remove {
-		h.DelBytes(name)
+		hdr.DelBytes(h, name)
 	}
 	for i := range o.rename {
 		rn := &o.rename[i]
@@ -102,7 +103,7 @@ func (o *ops) apply(h fields, r *core.Request, buf []byte) []byte {
 			}
 			buf = append(buf, v...)
 		}
-		h.DelBytes(s2b(rn.from))
+		hdr.Del(h, rn.from)
 		h.SetCanonical(rn.to, buf)
 	}
 	for i := range o.set {
@@ -176,7 +177,7 @@ func removePrefix(h fields, prefix, buf []byte) []byte {
 		if len(buf) == 0 {
 			return buf
 		}
-		h.DelBytes(buf)
+		hdr.DelBytes(h, buf)
 	}
 	return buf
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"fastgate/core/config"
+	"fastgate/core/hdr"
 )
 
 // source is where requests carry the token, compiled from config from.
@@ -53,7 +54,7 @@ func (v *Verifier) Extract(req *fasthttp.Request) []byte {
 func (v *Verifier) Strip(req *fasthttp.Request) {
 	s := &v.src
 	if s.header != nil && len(s.fromHeader(req.Header.PeekBytes(s.header))) > 0 {
-		req.Header.DelBytes(s.header)
+		hdr.DelRequestBytes(&req.Header, s.header)
 	}
 	if s.query != nil && len(req.URI().QueryArgs().PeekBytes(s.query)) > 0 {
 		req.URI().QueryArgs().DelBytes(s.query)
