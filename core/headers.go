@@ -175,10 +175,10 @@ func replaceHeader(h *fasthttp.RequestHeader, name string, n int, value []byte) 
 // X-Forwarded-For entry that is not (see setForwarded). Rate limits and
 // logs use this IP, never the leftmost X-Forwarded-For entry.
 //
-// It runs before any header is deleted: fasthttp's Del moves the last
-// header line into the gap, which can swap two X-Forwarded-For lines and
-// so make a client-chosen entry the rightmost. x.xff keeps the chain as
-// it came, for setForwarded.
+// It runs before admit deletes any header, so that the chain is the one
+// that came whatever the deletions do (fasthttp's own Del, unlike
+// core/hdr's, could swap two X-Forwarded-For lines and make a
+// client-chosen entry the rightmost). x.xff keeps it for setForwarded.
 func (s *Snapshot) resolveClient(x *exchange, ctx *fasthttp.RequestCtx) {
 	x.peer = remoteAddr(ctx)
 	x.trustedPeer = s.isTrusted(x.peer)
