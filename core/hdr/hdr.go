@@ -6,9 +6,11 @@
 // two can swap: a proxy must not change the order of a field's lines (RFC
 // 9110 §5.3), and for some fields the order is the meaning (the hops of
 // X-Forwarded-For or Via, a server's preference among WWW-Authenticate
-// challenges). Del here costs one scan of the names more than fasthttp's;
-// only a header with a repeated name pays more: that name's lines are
-// deleted and appended again, in their order.
+// challenges). DelRequest and DelResponse scan the names first, on the
+// stack, which also spares fasthttp's Del (a key normalized and another
+// scan) when the header is not there; only a header with a repeated name
+// pays more: that name's lines are deleted and appended again, in their
+// order.
 package hdr
 
 import (
@@ -37,27 +39,33 @@ const maxQuick = 32
 // the lines of every other name.
 func DelRequest(h *fasthttp.RequestHeader, key string) {
 	var keys [maxQuick + 1][]byte
-	n := 0
+	n, found := 0, false
 	for k := range h.All() { // on the concrete type: the iterator does not escape
+		found = found || equalFold(k, key)
 		if !isCookie(k) && n <= maxQuick {
 			keys[n] = k
 			n++
 		}
 	}
-	del(h, key, keys[:n])
+	if found {
+		del(h, key, keys[:n])
+	}
 }
 
 // DelResponse is DelRequest for a response.
 func DelResponse(h *fasthttp.ResponseHeader, key string) {
 	var keys [maxQuick + 1][]byte
-	n := 0
+	n, found := 0, false
 	for k := range h.All() {
+		found = found || equalFold(k, key)
 		if !isCookie(k) && n <= maxQuick {
 			keys[n] = k
 			n++
 		}
 	}
-	del(h, key, keys[:n])
+	if found {
+		del(h, key, keys[:n])
+	}
 }
 
 // DelRequestBytes is DelRequest with a []byte key, which it does not keep.
@@ -157,6 +165,29 @@ func delKeepingOrder(h Header, key string) {
 	}
 	clear(s.vals)
 	clear(s.names)
+}
+
+// equalFold reports whether k and key are equal ignoring ASCII case.
+func equalFold(k []byte, key string) bool {
+	if len(k) != len(key) {
+		return false
+	}
+	for i := range len(k) {
+		a, b := k[i], key[i]
+		if a == b {
+			continue
+		}
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 // isCookie reports whether k is Cookie or Set-Cookie: fasthttp keeps

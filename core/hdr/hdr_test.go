@@ -94,6 +94,15 @@ func TestDelResponse(t *testing.T) {
 	}
 }
 
+func TestDelAbsentAndCase(t *testing.T) {
+	h := parseRequest(t, "X-Api-Key: k", "A: 1")
+	DelRequest(h, "X-Missing")
+	DelRequest(h, "x-API-key")
+	if got := lines(h); len(got) != 1 || got[0] != "A: 1" {
+		t.Errorf("after deleting an absent name and x-API-key: %q; want [A: 1]", got)
+	}
+}
+
 func TestDelAllocs(t *testing.T) {
 	h := parseRequest(t, "A: 1", "X-Del: 1", "B: 2")
 	n := testing.AllocsPerRun(100, func() {
