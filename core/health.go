@@ -111,8 +111,10 @@ func (h *healthChecker) stopped() bool {
 var healthGoroutines atomic.Int64
 
 func (h *healthChecker) run(log *slog.Logger) {
-	defer healthGoroutines.Add(-1)
+	// Counted out before done closes, so that the count is exact once stop
+	// returns (defers run last first).
 	defer close(h.done)
+	defer healthGoroutines.Add(-1)
 	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
