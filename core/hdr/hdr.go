@@ -52,7 +52,9 @@ func DelRequest(h *fasthttp.RequestHeader, key string) {
 	}
 }
 
-// DelResponse is DelRequest for a response.
+// DelResponse is DelRequest for a response. The loop is DelRequest's
+// again: ranging over All of a concrete type keeps the iterator on the
+// stack; through a type parameter or an interface it allocates.
 func DelResponse(h *fasthttp.ResponseHeader, key string) {
 	var keys [maxQuick + 1][]byte
 	n, found := 0, false
