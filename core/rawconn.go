@@ -3,6 +3,7 @@ package core
 import (
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -14,11 +15,13 @@ import (
 // reads the response: the read comes before the upstream has answered, so
 // it returns EAGAIN and only then does the goroutine wait for the poller.
 // That is one wasted syscall per request, a few percent of a proxied
-// request's CPU. send instead writes the request from inside
+// request's CPU. send instead leaves the serialized request on the
+// connection, and the response's first Read writes it from inside
 // syscall.RawConn.Read, whose callback runs after the poller's readiness
 // for the fd has been reset: returning false there waits for the response
 // without reading, and no readiness can be missed because the response can
-// only arrive after the write. The read that follows finds the response.
+// only arrive after the write. The same callback then reads the response,
+// so the request costs one RawConn.Read, not one to write and one to read.
 
 // rawTCPConn is an upstream TCP connection with its RawConn, obtained once
 // per connection (SyscallConn allocates), and the deadline last set on it.
@@ -26,6 +29,12 @@ type rawTCPConn struct {
 	*net.TCPConn
 	raw      syscall.RawConn
 	deadline time.Time
+
+	// out, left by send, is a request the next Read writes before it
+	// waits for the response; werr, once writing it failed, is what every
+	// later Read returns (the connection is closed after it).
+	out  *rawSend
+	werr error
 
 	// One Read: its buffer and result, and readStep (c.readOnce), made once.
 	rp       []byte
@@ -35,21 +44,77 @@ type rawTCPConn struct {
 }
 
 // Read reads like net.TCPConn's Read, waiting on the poller the same way,
-// but with sysRead: the response read is on every request's path.
+// but with sysRead: the response read is on every request's path. A
+// request send left is written first, in the same RawConn.Read.
 func (c *rawTCPConn) Read(p []byte) (int, error) {
-	c.rp = p
-	err := c.raw.Read(c.readStep)
-	c.rp = nil
-	if err != nil {
-		return 0, err
+	for {
+		if c.werr != nil {
+			return 0, c.werr
+		}
+		c.rp = p
+		err := c.raw.Read(c.readStep)
+		c.rp = nil
+		if s := c.out; s != nil {
+			c.out = nil
+			if !s.wrote || s.err != nil || s.off < len(s.buf) {
+				// The write did not finish in the callback: the deadline
+				// had passed, it failed, or the socket took only part.
+				c.werr = c.finishWrite(s, err)
+				s.release()
+				if c.werr != nil {
+					return 0, c.werr
+				}
+				continue // written the usual way: now read the response
+			}
+			s.release()
+		}
+		if err != nil {
+			return 0, err
+		}
+		n, rerr := c.rn, c.rerr
+		c.rerr = nil
+		return n, rerr
 	}
-	n, rerr := c.rn, c.rerr
-	c.rerr = nil
-	return n, rerr
 }
 
-// readOnce is the RawConn.Read callback of Read.
+// finishWrite ends a write of s the callback did not finish: err is the
+// RawConn.Read's error when the callback never ran.
+func (c *rawTCPConn) finishWrite(s *rawSend, err error) error {
+	switch {
+	case !s.wrote:
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return err
+	case s.err != nil:
+		return &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", s.err)}
+	}
+	if testHookSendPartial != nil {
+		testHookSendPartial()
+	}
+	_, err = c.TCPConn.Write(s.buf[s.off:])
+	return err
+}
+
+// testHookSendPartial, when set by a test, runs when the socket took only
+// part of a request send left.
+var testHookSendPartial func()
+
+// sendError returns the error writing the request send left on conn, if
+// that is what failed.
+func sendError(conn net.Conn) error {
+	if c, ok := conn.(*rawTCPConn); ok {
+		return c.werr
+	}
+	return nil
+}
+
+// readOnce is the RawConn.Read callback of Read: it writes a request send
+// left and waits, then reads.
 func (c *rawTCPConn) readOnce(fd uintptr) bool {
+	if s := c.out; s != nil && !s.wrote {
+		return s.run(fd)
+	}
 	n, err, ok := readFD(fd, c.rp)
 	if !ok {
 		return false
@@ -129,14 +194,9 @@ type rawSend struct {
 	off   int
 	err   error
 	wrote bool
-	step  func(fd uintptr) bool // r.run, made once
 }
 
-var rawSendPool = sync.Pool{New: func() any {
-	r := &rawSend{buf: make([]byte, 0, 1024)}
-	r.step = r.run
-	return r
-}}
+var rawSendPool = sync.Pool{New: func() any { return &rawSend{buf: make([]byte, 0, 1024)} }}
 
 // Write collects the serialized request (io.Writer for Request.WriteTo).
 func (r *rawSend) Write(p []byte) (int, error) {
@@ -144,14 +204,10 @@ func (r *rawSend) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// run is the RawConn.Read callback: the first call writes the request and
-// returns false to wait until the connection is readable; the next returns
-// true. A write the socket does not take whole returns true at once, and
-// the caller writes the rest the usual way.
+// run writes the request from the RawConn.Read callback: false when all of
+// it went (wait for the response), true when the socket took only part of
+// it or the write failed.
 func (r *rawSend) run(fd uintptr) bool {
-	if r.wrote {
-		return true
-	}
 	r.wrote = true
 	for r.off < len(r.buf) {
 		n, errno := sysWrite(fd, r.buf[r.off:])
@@ -170,28 +226,21 @@ func (r *rawSend) run(fd uintptr) bool {
 	return false
 }
 
-// send writes req to conn. werr is a write failure; rerr a failure while
-// waiting for the response (the deadline, or the connection closed).
-func (t *target) send(conn net.Conn, req *fasthttp.Request) (werr, rerr error) {
+// send writes req to conn. On a plain TCP connection it only serializes
+// req: the response's first Read writes it (see rawTCPConn.Read), and an
+// error writing it comes back from that Read and from sendError.
+func (t *target) send(conn net.Conn, req *fasthttp.Request) error {
 	rc, ok := conn.(*rawTCPConn)
 	if !ok || req.IsBodyStream() || len(req.Body()) > maxRawRequest {
-		return t.sendBufio(conn, req), nil
+		return t.sendBufio(conn, req)
 	}
 	r := rawSendPool.Get().(*rawSend)
-	defer r.release()
 	if _, err := req.WriteTo(r); err != nil {
-		return err, nil
+		r.release()
+		return err
 	}
-	if err := rc.raw.Read(r.step); err != nil {
-		return r.err, err
-	}
-	if r.err != nil {
-		return r.err, nil
-	}
-	if r.off < len(r.buf) {
-		_, werr = conn.Write(r.buf[r.off:])
-	}
-	return werr, nil
+	rc.out, rc.werr = r, nil
+	return nil
 }
 
 func (r *rawSend) release() {

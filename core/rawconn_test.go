@@ -2,11 +2,15 @@ package core
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,4 +144,94 @@ func TestSetDeadlineKeeps(t *testing.T) {
 		t.Fatal("a deadline set by someone else was not forgotten")
 	}
 	f(time.Second, now.Add(time.Second+time.Second/16))
+}
+
+// rawPair dials a rawTCPConn to a loopback listener whose sockets have a
+// small receive buffer, and returns it with the accepted end.
+func rawPair(t *testing.T) (*rawTCPConn, *net.TCPConn) {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := dialRaw(&fasthttp.TCPDialer{}, ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return conn.(*rawTCPConn), srv.(*net.TCPConn)
+}
+
+// TestSendLeftPartial: a request the socket takes only in part is written
+// whole the usual way, and the same Read then returns the response.
+func TestSendLeftPartial(t *testing.T) {
+	c, srv := rawPair(t)
+	partial := make(chan struct{})
+	testHookSendPartial = func() { close(partial) }
+	t.Cleanup(func() { testHookSendPartial = nil })
+
+	const size = 16 << 20 // far more than the socket buffers hold
+	s := rawSendPool.Get().(*rawSend)
+	s.buf = append(s.buf[:0], bytes.Repeat([]byte("r"), size)...)
+	c.out = s
+	got := make(chan error, 1)
+	go func() {
+		<-partial // the client's write stopped at EAGAIN before anything was read
+		n, err := io.CopyN(io.Discard, srv, size)
+		if err == nil {
+			_, err = srv.Write([]byte("response"))
+		}
+		if err != nil {
+			err = fmt.Errorf("upstream read %d bytes: %w", n, err)
+		}
+		got <- err
+	}()
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "response" {
+		t.Fatalf("Read: %q; want %q", buf[:n], "response")
+	}
+	if c.out != nil || sendError(c) != nil {
+		t.Fatalf("after the write: out %v, sendError %v; want neither", c.out, sendError(c))
+	}
+}
+
+// TestSendLeftFails: a request written to a connection the upstream reset
+// fails that Read and every later one with the write's error, which
+// sendError reports.
+func TestSendLeftFails(t *testing.T) {
+	c, srv := rawPair(t)
+	srv.SetLinger(0) //nolint:errcheck
+	srv.Close()      // an RST: on loopback it has reached c when Close returns
+	s := rawSendPool.Get().(*rawSend)
+	s.buf = append(s.buf[:0], "GET / HTTP/1.1\r\nHost: x\r\n\r\n"...)
+	c.out = s
+	buf := make([]byte, 64)
+	_, err := c.Read(buf)
+	if err == nil || !isReset(err) {
+		t.Fatalf("Read: %v; want a reset", err)
+	}
+	if werr := sendError(c); werr != err {
+		t.Fatalf("sendError: %v; want %v", werr, err)
+	}
+	if _, err2 := c.Read(buf); err2 != err {
+		t.Fatalf("second Read: %v; want %v again", err2, err)
+	}
 }

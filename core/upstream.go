@@ -348,16 +348,10 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 		hc.CloseConn(cc)
 		return false, attempt{err: errUpstreamReset, fail: failReset, stale: reused}
 	}
-	werr, rerr := t.send(conn, req)
-	if werr != nil {
+	if err := t.send(conn, req); err != nil {
 		x.untrack(conn)
 		hc.CloseConn(cc)
-		return false, attempt{err: exchangeError(werr), fail: classify(werr), stale: reused && !isTimeout(werr), written: true}
-	}
-	if rerr != nil {
-		x.untrack(conn)
-		hc.CloseConn(cc)
-		return false, attempt{err: exchangeError(rerr), fail: classify(rerr), stale: reused && isEmptyRead(rerr), written: true}
+		return false, attempt{err: exchangeError(err), fail: classify(err), stale: reused && !isTimeout(err), written: true}
 	}
 
 	br2 := hc.AcquireReader(conn)
@@ -365,6 +359,9 @@ func (t *target) do(req *fasthttp.Request, resp *fasthttp.Response, now, deadlin
 		hc.ReleaseReader(br2)
 		x.untrack(conn)
 		hc.CloseConn(cc)
+		if werr := sendError(conn); werr != nil {
+			return false, attempt{err: exchangeError(werr), fail: classify(werr), stale: reused && !isTimeout(werr), written: true}
+		}
 		if e := t.tls.alerted(conn); e != nil {
 			// The target refused the TLS session: nothing was processed.
 			return false, attempt{err: e, fail: failConnect, written: true}
