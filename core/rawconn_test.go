@@ -114,17 +114,7 @@ func TestSendOverTCP(t *testing.T) {
 // the slack is kept, a shorter or much later one is set, and a deadline set
 // by anyone else is forgotten.
 func TestSetDeadlineKeeps(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err := dialRaw(&fasthttp.TCPDialer{}, ln.Addr().String(), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := conn.(*rawTCPConn)
+	c, _ := rawPair(t)
 	now := time.Now()
 	f := func(d time.Duration, want time.Time) {
 		t.Helper()
