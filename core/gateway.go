@@ -26,7 +26,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/reuseport"
 
 	"fastgate/core/accesslog"
 	"fastgate/core/config"
@@ -174,13 +173,11 @@ func (g *Gateway) Metrics() *Metrics { return g.metrics }
 // Options.ReusePort), terminating TLS when the config has certificates.
 func (g *Gateway) Listen() (net.Listener, error) {
 	cfg := g.snap.Load().cfg
-	var ln net.Listener
-	var err error
+	network := "tcp"
 	if g.opts.ReusePort {
-		ln, err = reuseport.Listen("tcp4", cfg.Listen)
-	} else {
-		ln, err = net.Listen("tcp", cfg.Listen)
+		network = "tcp4" // as fasthttp's reuseport listened
 	}
+	ln, err := listen(network, cfg.Listen, g.opts.ReusePort)
 	if err != nil || !cfg.TLS.Enabled() {
 		// Plain TCP connections are served by Serve through
 		// waitFirstListener (serverconn.go).

@@ -241,7 +241,10 @@ func (up *Upstream) uses(t *target) bool {
 func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, error), tt *targetTLS) *target {
 	p := &u.Pool
 	connect := u.Timeouts.Connect.D()
-	dialer := &fasthttp.TCPDialer{}
+	// No TCP keep-alive probes on pooled connections, as nginx's upstream
+	// keepalive: max_idle_conn_duration closes idle ones, and Go's default
+	// probes cost four setsockopt calls per dial.
+	dialer := &fasthttp.TCPDialer{KeepAlive: -1}
 	hc := &fasthttp.HostClient{
 		Addr:                     addr,
 		NoDefaultUserAgentHeader: true,
