@@ -192,7 +192,7 @@ func TestWorkloadsFile(t *testing.T) {
 			t.Errorf("%s: %s", w.Name, err)
 		}
 	}
-	for _, want := range []string{"get-small", "get-16k", "post-1k", "fastgate-features", "cache-hit"} {
+	for _, want := range []string{"get-small", "get-16k", "post-1k", "get-small-close", "fastgate-features", "cache-hit"} {
 		if !names[want] {
 			t.Errorf("workload %s missing from workloads.json", want)
 		}
@@ -545,6 +545,26 @@ func TestOpenRate(t *testing.T) {
 	f(1, []float64{1000}, 1000, 1000)
 	f(0, []float64{18000}, 0, 18000) // -open-load 0: no phase
 	f(0.7, nil, 0, 0)                // no fastgate runs: no phase
+}
+
+// TestCloseWorkload runs get-small-close, a new client connection per
+// request, through fastgate and nginx: every request answered, none failed.
+func TestCloseWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the bench harness runs real processes")
+	}
+	requireProxy(t, targetNginx)
+	targets := []string{targetFastgate, targetNginx}
+	_, _, res, _ := runBench(t, "-only", "get-small-close", "-open-load", "0", "-syscalls=false",
+		"-targets", strings.Join(targets, ","))
+	if len(res.Workloads) != 1 || len(res.Workloads[0].Rows) != len(targets) {
+		t.Fatalf("workloads %+v; want get-small-close with rows %v", res.Workloads, targets)
+	}
+	for _, rw := range res.Workloads[0].Rows {
+		if rw.Requests == 0 || rw.Errors != 0 {
+			t.Errorf("row %s: %d requests, %d errors; want some and none", rw.Target, rw.Requests, rw.Errors)
+		}
+	}
 }
 
 func TestOpenScenario(t *testing.T) {
