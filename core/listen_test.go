@@ -1,11 +1,12 @@
 package core
 
 import (
-	"fastgate/core/config"
 	"net"
 	"syscall"
 	"testing"
 	"time"
+
+	"fastgate/core/config"
 )
 
 // sockopt reads an int socket option of c.
