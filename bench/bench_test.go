@@ -76,14 +76,21 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 	}
 	feat := res.Workloads[1]
-	if len(feat.Rows) != 1 || feat.Rows[0].Target != targetFastgate || feat.Rows[0].Requests == 0 {
-		t.Errorf("fastgate-features rows %+v; want one fastgate row with requests", feat.Rows)
+	featTargets := []string{targetFastgate, targetNginx, targetHAProxy}
+	if len(feat.Rows) != len(featTargets) {
+		t.Fatalf("fastgate-features rows %+v; want %v", feat.Rows, featTargets)
+	}
+	for i, rw := range feat.Rows {
+		if rw.Target != featTargets[i] || rw.Requests == 0 || rw.Errors != 0 {
+			t.Errorf("fastgate-features row %d: %s, %d requests, %d errors; want %s, some requests, none failed",
+				i, rw.Target, rw.Requests, rw.Errors, featTargets[i])
+		}
 	}
 	if _, ok := small.Ratios[targetNginx]; !ok {
 		t.Errorf("get-small ratios %v; want nginx and haproxy", small.Ratios)
 	}
 	if _, ok := feat.Ratios[targetHAProxy]; !ok {
-		t.Errorf("fastgate-features ratios %v; want them from compare_with get-small", feat.Ratios)
+		t.Errorf("fastgate-features ratios %v; want nginx and haproxy, from its own rows", feat.Ratios)
 	}
 	for _, name := range []string{"latest.svg", res.Date + "-" + res.Commit + ".svg"} {
 		checkSVG(t, filepath.Join(out, name), targets)
@@ -126,8 +133,9 @@ func checkSVG(t *testing.T, path string, targets []string) {
 			}
 		}
 	}
-	// background + legend (-cores 1) + 2 panels × (rows of get-small + 1 feature row)
-	want := 1 + len(targetsFor(1)) + 2*(len(targets)+1)
+	// background + legend (-cores 1) + 2 panels × (rows of get-small + 3
+	// feature rows: fastgate, nginx, haproxy)
+	want := 1 + len(targetsFor(1)) + 2*(len(targets)+3)
 	if root != "svg" || rects != want {
 		t.Fatalf("%s: root <%s>, %d rects; want <svg>, %d", path, root, rects, want)
 	}

@@ -47,7 +47,6 @@ type settings struct {
 type workloadResult struct {
 	Name        string           `json:"name"`
 	Description string           `json:"description"`
-	CompareWith string           `json:"compare_with,omitempty"`
 	Rows        []*row           `json:"rows"`
 	Ratios      map[string]ratio `json:"ratios"` // fastgate over nginx / haproxy
 	// ReuseportRatios are fastgate-reuseport's over nginx / haproxy, with
@@ -155,7 +154,7 @@ func (r *results) workload(w *workload) *workloadResult {
 			return wr
 		}
 	}
-	wr := &workloadResult{Name: w.Name, Description: w.Description, CompareWith: w.CompareWith, Ratios: map[string]ratio{}}
+	wr := &workloadResult{Name: w.Name, Description: w.Description, Ratios: map[string]ratio{}}
 	r.Workloads = append(r.Workloads, wr)
 	return wr
 }
@@ -242,9 +241,8 @@ func (r *results) finish() {
 		}
 	}
 	for _, wr := range r.Workloads {
-		base := r.compareBase(wr)
-		wr.Ratios = addRatios(wr.Ratios, wr.find(targetFastgate), base)
-		wr.ReuseportRatios = addRatios(wr.ReuseportRatios, wr.find(targetReuseport), base)
+		wr.Ratios = addRatios(wr.Ratios, wr.find(targetFastgate), wr)
+		wr.ReuseportRatios = addRatios(wr.ReuseportRatios, wr.find(targetReuseport), wr)
 	}
 }
 
@@ -296,20 +294,6 @@ func (o *openResult) p99Ratios(target string) map[string]float64 {
 		m[other] = fg.P99.Median / rw.P99.Median
 	}
 	return m
-}
-
-// compareBase returns the workload whose nginx and HAProxy rows wr's
-// ratios use: wr itself, or its compare_with when it has neither.
-func (r *results) compareBase(wr *workloadResult) *workloadResult {
-	if wr.find(targetNginx) != nil || wr.find(targetHAProxy) != nil || wr.CompareWith == "" {
-		return wr
-	}
-	for _, o := range r.Workloads {
-		if o.Name == wr.CompareWith {
-			return o
-		}
-	}
-	return wr
 }
 
 // addRatios adds fg's figures over base's nginx and HAProxy rows to m,
@@ -500,11 +484,7 @@ func (wr *workloadResult) appendRatioLines(dst []string, target string, m map[st
 		if !ok {
 			continue
 		}
-		vs := other
-		if wr.find(other) == nil && wr.CompareWith != "" {
-			vs += " (" + wr.CompareWith + ")"
-		}
-		dst = append(dst, fmt.Sprintf("%s / %s: CPU µs per request ×%.2f, requests/s ×%.2f", target, vs, rt.CPUPerReq, rt.RPS))
+		dst = append(dst, fmt.Sprintf("%s / %s: CPU µs per request ×%.2f, requests/s ×%.2f", target, other, rt.CPUPerReq, rt.RPS))
 	}
 	return dst
 }

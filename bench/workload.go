@@ -24,9 +24,6 @@ type workload struct {
 	// FastgateConfig is a config template file (relative to the workloads
 	// file) for this workload's fastgate; empty: the plain config.
 	FastgateConfig string `json:"fastgate_config"`
-	// CompareWith names the workload whose nginx/HAProxy rows give the
-	// ratios when this one has none.
-	CompareWith string `json:"compare_with"`
 
 	fastgateTmpl string // FastgateConfig's contents
 }
