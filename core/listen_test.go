@@ -27,7 +27,8 @@ func sockopt(t *testing.T, c net.Conn, level, opt int) int {
 	return v
 }
 
-// TestListenNoKeepAlive: the gateway's accepted connections have no TCP
+// TestListenNoKeepAlive: the gateway's listener defers accepting until a
+// connection's first bytes, and its accepted connections have no TCP
 // keep-alive probes (Go's default would turn them on), with or without
 // SO_REUSEPORT, and Nagle stays off; with SO_REUSEPORT two listeners share
 // one port.
@@ -38,6 +39,15 @@ func TestListenNoKeepAlive(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
+		fl, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := syscall.GetsockoptInt(int(fl.Fd()), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT)
+		fl.Close()
+		if err != nil || v == 0 {
+			t.Errorf("reuseport %v: TCP_DEFER_ACCEPT %d, %v on the listener; want it on", reuse, v, err)
+		}
 		if reuse {
 			ln2, err := listen("tcp4", ln.Addr().String(), true)
 			if err != nil {
