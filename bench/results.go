@@ -472,13 +472,13 @@ func (wr *workloadResult) syscallLines() []string {
 // ratioLines describes fastgate's (and fastgate-reuseport's) ratios of a
 // workload.
 func (wr *workloadResult) ratioLines() []string {
-	out := wr.appendRatioLines(nil, targetFastgate, wr.Ratios)
-	return wr.appendRatioLines(out, targetReuseport, wr.ReuseportRatios)
+	out := appendRatioLines(nil, targetFastgate, wr.Ratios)
+	return appendRatioLines(out, targetReuseport, wr.ReuseportRatios)
 }
 
 // appendRatioLines appends a line per ratio of m, target's over nginx and
 // HAProxy.
-func (wr *workloadResult) appendRatioLines(dst []string, target string, m map[string]ratio) []string {
+func appendRatioLines(dst []string, target string, m map[string]ratio) []string {
 	for _, other := range []string{targetNginx, targetHAProxy} {
 		rt, ok := m[other]
 		if !ok {
