@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -477,6 +478,61 @@ routes:
 	defer fasthttp.ReleaseResponse(resp)
 	if resp.StatusCode() != 200 || string(resp.Body()) != "second" {
 		t.Fatalf("GET after upstream restart: got %d %q; want 200 \"second\"", resp.StatusCode(), resp.Body())
+	}
+}
+
+// After a burst the pool hands out its most recently used connection
+// (LIFO, as nginx's keepalive cache), so the connections the burst opened
+// sit idle and max_idle_conn_duration closes them. Taken oldest first
+// (fasthttp's default), steady traffic cycles through every one of them
+// and keeps them all open: 512 after a burst in the bench, at about 15%
+// more CPU per request than the 32 the load needed.
+func TestPoolReusesTheLatestConnection(t *testing.T) {
+	const burst = 4
+	cfg := `
+upstreams:
+  u: {targets: [{url: "http://10.0.0.31:80"}]}
+routes:
+  - {match: {path: "/{p:*}"}, upstream: u}
+`
+	arrived := make(chan struct{}, burst)
+	release := make(chan struct{})
+	h := newHarness(t, cfg, map[string]fasthttp.RequestHandler{"10.0.0.31:80": func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/hold" {
+			arrived <- struct{}{}
+			<-release
+		}
+		fmt.Fprintf(ctx, "%d", ctx.ConnID())
+	}})
+	// A burst: burst requests at once, each on its own upstream connection.
+	errs := make(chan error, burst)
+	for range burst {
+		go func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://gw.local/hold")
+			errs <- h.client.DoTimeout(req, resp, 10*time.Second)
+		}()
+	}
+	for range burst {
+		<-arrived
+	}
+	close(release)
+	for range burst {
+		if err := <-errs; err != nil {
+			t.Fatalf("burst request: %s", err)
+		}
+	}
+	// Steady traffic, one request at a time: one connection serves it all.
+	seen := map[string]int{}
+	for range 2 * burst {
+		resp := h.get("http://gw.local/id")
+		seen[string(resp.Body())]++
+		fasthttp.ReleaseResponse(resp)
+	}
+	if len(seen) != 1 {
+		t.Fatalf("%d sequential requests after a burst of %d used upstream connections %v (ID: requests); want one connection", 2*burst, burst, seen)
 	}
 }
 

@@ -251,11 +251,15 @@ func newTarget(addr string, u *config.Upstream, dial func(string) (net.Conn, err
 		MaxConns:                 p.MaxConns,
 		MaxIdleConnDuration:      p.MaxIdleConnDuration.D(),
 		MaxConnWaitTimeout:       p.MaxConnWaitTimeout.D(),
-		ReadBufferSize:           p.ReadBufferSize.Int(),
-		WriteBufferSize:          p.WriteBufferSize.Int(),
-		MaxResponseBodySize:      p.MaxResponseBody.Int(),
-		ReadTimeout:              u.Timeouts.Request.D(),
-		WriteTimeout:             u.Timeouts.Request.D(),
+		// The most recently used connection first, as nginx's keepalive
+		// cache: after a burst the extra connections idle out
+		// (MaxIdleConnDuration) instead of being cycled through and kept.
+		ConnPoolStrategy:    fasthttp.LIFO,
+		ReadBufferSize:      p.ReadBufferSize.Int(),
+		WriteBufferSize:     p.WriteBufferSize.Int(),
+		MaxResponseBodySize: p.MaxResponseBody.Int(),
+		ReadTimeout:         u.Timeouts.Request.D(),
+		WriteTimeout:        u.Timeouts.Request.D(),
 		// The gateway owns retries; the HostClient must not replay requests.
 		MaxIdemponentCallAttempts: 1,
 		// The upstream receives exactly the path the gateway routed on.
