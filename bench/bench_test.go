@@ -302,6 +302,95 @@ func TestCacheHitTargets(t *testing.T) {
 	}
 }
 
+// TestFeatureChainTargets checks that the fastgate-features workload runs
+// the same chain on its three targets (fastgate with features.yaml, nginx,
+// HAProxy): without the API key a 401 that never reaches the upstream;
+// with it the upstream gets /users/42, the consumer and its groups, and
+// not the key.
+func TestFeatureChainTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs real processes")
+	}
+	nginx, haproxy := requireProxy(t, targetNginx), requireProxy(t, targetHAProxy)
+	ws, err := loadWorkloads("workloads.json", []string{"fastgate-features"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ws[0]
+	e := &env{dir: t.TempDir(), bin: testBin(t), conns: 4, gomaxprocs: 1}
+	up, err := e.startUpstream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Stop(5 * time.Second) //nolint:errcheck
+	fg, err := e.startFastgate("fastgate-features", w.fastgateTmpl, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fg.stop()
+	ng, err := e.startNginx(nginx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ng.stop()
+	hp, err := e.startHAProxy(haproxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hp.stop()
+	for _, tg := range []*target{fg, ng, hp} {
+		before := stubGets(t, e.upstream)
+		if code, _ := echoGet(t, tg.url+w.Path, nil); code != 401 {
+			t.Errorf("%s: GET %s without the API key: %d; want 401", tg.name, w.Path, code)
+		}
+		if got := stubGets(t, e.upstream) - before; got != 0 {
+			t.Errorf("%s: the request without the API key reached the upstream (%d GETs)", tg.name, got)
+		}
+		code, echo := echoGet(t, tg.url+w.Path, w.Headers)
+		if code != 200 {
+			t.Fatalf("%s: GET %s with the API key: %d; want 200", tg.name, w.Path, code)
+		}
+		got := map[string]string{}
+		for _, kv := range echo.Headers {
+			got[strings.ToLower(kv[0])] = kv[1]
+		}
+		if echo.Path != "/users/42" || got["x-consumer"] != "bench" || got["x-consumer-groups"] != "bench" || got["x-api-key"] != "" {
+			t.Errorf("%s: the upstream got path %q, X-Consumer %q, X-Consumer-Groups %q, X-API-Key %q; want /users/42, bench, bench, none",
+				tg.name, echo.Path, got["x-consumer"], got["x-consumer-groups"], got["x-api-key"])
+		}
+	}
+}
+
+// echoGet sends a GET with headers and X-Stub-Echo, and returns the status
+// and the stub's echo of the request it got.
+func echoGet(t *testing.T, url string, headers map[string]string) (int, stubEcho) {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("X-Stub-Echo", "1")
+	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+		t.Fatalf("GET %s: %s", url, err)
+	}
+	var e stubEcho
+	if resp.StatusCode() == 200 {
+		if err := json.Unmarshal(resp.Body(), &e); err != nil {
+			t.Fatalf("GET %s: echo %q: %s", url, resp.Body(), err)
+		}
+	}
+	return resp.StatusCode(), e
+}
+
+// stubEcho is the part of the stub's X-Stub-Echo answer the tests read.
+type stubEcho struct {
+	Path    string      `json:"path"`
+	Headers [][2]string `json:"headers"`
+}
+
 func getXCache(t *testing.T, url string) (int, string) {
 	t.Helper()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()

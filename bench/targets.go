@@ -226,6 +226,10 @@ const nginxConfig = `# nginx, bench target. Equivalent to fastgate.yaml and hapr
 # no limit on requests per connection either side, X-Forwarded-For added.
 # /bench/cached/ (the cache-hit workload) is answered from proxy_cache: a
 # memory zone, responses kept 1h, concurrent misses collapsed (proxy_cache_lock).
+# /api/users/{id} (the fastgate-features workload) runs the chain of
+# features.yaml: the API key looked up (map), 401 without a known one, the
+# key stripped and the consumer and its groups sent, a per-consumer
+# limit_req that never rejects, the path rewritten to /users/{id}.
 # Run: nginx -p {{.Dir}} -c nginx.conf -e {{.Dir}}/nginx-error.log -g 'daemon off;'
 {{if .User}}user {{.User}} {{.Group}};
 {{end}}worker_processes {{.Cores}};
@@ -242,6 +246,15 @@ http {
     proxy_cache_path {{.Dir}}/nginx-cache keys_zone=bench:10m max_size=64m inactive=1h use_temp_path=off;
     keepalive_requests 10000000;
     keepalive_timeout 75s;
+    map $http_x_api_key $bench_consumer {
+        default "";
+        "bench-api-key-0123456789abcdef" bench;
+    }
+    map $bench_consumer $bench_groups {
+        default "";
+        bench bench;
+    }
+    limit_req_zone $bench_consumer zone=perconsumer:1m rate=10000000r/s;
     upstream backend {
         server {{.Upstream}};
         keepalive {{.Conns}};
@@ -254,6 +267,19 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_buffer_size 8k;
+            proxy_buffers 16 8k;
+        }
+        location ~ ^/api/users/(?<uid>[^/]+)$ {
+            if ($bench_consumer = "") { return 401; }
+            limit_req zone=perconsumer burst=1000000 nodelay;
+            proxy_pass http://backend/users/$uid;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-API-Key "";
+            proxy_set_header X-Consumer $bench_consumer;
+            proxy_set_header X-Consumer-Groups $bench_groups;
             proxy_buffer_size 8k;
             proxy_buffers 16 8k;
         }
@@ -280,6 +306,11 @@ const haproxyConfig = `# HAProxy, bench target. Equivalent to fastgate.yaml and 
 # /bench/cached/ (the cache-hit workload) goes to a backend answering from
 # HAProxy's cache (memory, 64 MB, 1h: HAProxy stores only responses with
 # explicit freshness, so the backend gives the stub's answers Cache-Control).
+# /api/users/ (the fastgate-features workload) goes to a backend running the
+# chain of features.yaml: 401 without the API key, the key tracked in a
+# stick-table with a per-key request-rate limit that never rejects, the key
+# stripped and the consumer and its groups sent, the path rewritten to
+# /users/{id}.
 # Run: haproxy -f haproxy.cfg -db
 global
     nbthread {{.Cores}}
@@ -300,9 +331,20 @@ cache bench
 frontend bench
     bind {{.Listen}}
     use_backend stub_cached if { path_beg /bench/cached/ }
+    use_backend stub_chain if { path_beg /api/users/ }
     http-response set-header X-Cache HIT if { res.cache_hit }
     default_backend stub
 backend stub
+    server stub {{.Upstream}}
+backend stub_chain
+    stick-table type string len 64 size 100k expire 10s store http_req_rate(1s)
+    http-request return status 401 unless { req.hdr(x-api-key) -m str bench-api-key-0123456789abcdef }
+    http-request track-sc0 req.hdr(x-api-key)
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 10000000 }
+    http-request del-header x-api-key
+    http-request set-header X-Consumer bench
+    http-request set-header X-Consumer-Groups bench
+    http-request set-path %[path,regsub(^/api/users/,/users/)]
     server stub {{.Upstream}}
 backend stub_cached
     http-request cache-use bench
