@@ -391,13 +391,17 @@ func TestServerConnCloseWritesHeld(t *testing.T) {
 	client := dialRawClient(t, ln.Addr().String())
 	sc := (<-accepted).(*serverConn)
 	sc.holdNext = true
-	sc.Write([]byte("held"))                                  //nolint:errcheck
-	sc.SetReadDeadline(time.Now().Add(10 * time.Second))      //nolint:errcheck
-	go func() { sc.Read(make([]byte, 10)) }()                 //nolint:errcheck
-	sc.Close()                                                //nolint:errcheck
-	if b, err := io.ReadAll(client.br); string(b) != "held" { //nolint:errcheck
+	sc.Write([]byte("held"))                             //nolint:errcheck
+	sc.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	// The Read reads waitProbe: it must end before this test does, or a
+	// later test's setWaitProbe races with it.
+	readDone := make(chan struct{})
+	go func() { sc.Read(make([]byte, 10)); close(readDone) }() //nolint:errcheck
+	sc.Close()                                                 //nolint:errcheck
+	if b, err := io.ReadAll(client.br); string(b) != "held" {  //nolint:errcheck
 		t.Fatalf("after Close: read %q, %v; want held", b, err)
 	}
+	<-readDone
 }
 
 // TestServerConnHijack: a hijacked connection gets the held response
