@@ -258,38 +258,9 @@ func TestConfigsValid(t *testing.T) {
 // requests from its cache: X-Cache HIT, and the stub upstream sees one
 // request per proxy.
 func TestCacheHitTargets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: runs real processes")
-	}
-	nginx, haproxy := requireProxy(t, targetNginx), requireProxy(t, targetHAProxy)
-	ws, err := loadWorkloads("workloads.json", []string{"cache-hit"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := ws[0]
-	e := &env{dir: t.TempDir(), bin: testBin(t), conns: 4, gomaxprocs: 1}
-	up, err := e.startUpstream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Stop(5 * time.Second) //nolint:errcheck
-	fg, err := e.startFastgate("fastgate-cache-hit", w.fastgateTmpl, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fg.stop()
-	ng, err := e.startNginx(nginx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ng.stop()
-	hp, err := e.startHAProxy(haproxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hp.stop()
+	e, w, targets := startWorkloadTargets(t, "cache-hit")
 	before := stubGets(t, e.upstream)
-	for _, tg := range []*target{fg, ng, hp} {
+	for _, tg := range targets {
 		for i := range 20 {
 			code, xc := getXCache(t, tg.url+w.Path)
 			if code != 200 || (i > 0 && xc != "HIT") {
@@ -308,37 +279,8 @@ func TestCacheHitTargets(t *testing.T) {
 // with it the upstream gets /users/42, the consumer and its groups, and
 // not the key.
 func TestFeatureChainTargets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: runs real processes")
-	}
-	nginx, haproxy := requireProxy(t, targetNginx), requireProxy(t, targetHAProxy)
-	ws, err := loadWorkloads("workloads.json", []string{"fastgate-features"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := ws[0]
-	e := &env{dir: t.TempDir(), bin: testBin(t), conns: 4, gomaxprocs: 1}
-	up, err := e.startUpstream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Stop(5 * time.Second) //nolint:errcheck
-	fg, err := e.startFastgate("fastgate-features", w.fastgateTmpl, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fg.stop()
-	ng, err := e.startNginx(nginx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ng.stop()
-	hp, err := e.startHAProxy(haproxy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hp.stop()
-	for _, tg := range []*target{fg, ng, hp} {
+	e, w, targets := startWorkloadTargets(t, "fastgate-features")
+	for _, tg := range targets {
 		before := stubGets(t, e.upstream)
 		if code, _ := echoGet(t, tg.url+w.Path, nil); code != 401 {
 			t.Errorf("%s: GET %s without the API key: %d; want 401", tg.name, w.Path, code)
@@ -389,6 +331,42 @@ func echoGet(t *testing.T, url string, headers map[string]string) (int, stubEcho
 type stubEcho struct {
 	Path    string      `json:"path"`
 	Headers [][2]string `json:"headers"`
+}
+
+// startWorkloadTargets starts the stub upstream and the named workload's
+// fastgate (with its config), nginx and HAProxy, all stopped when the test
+// ends; it skips under -short.
+func startWorkloadTargets(t *testing.T, name string) (*env, *workload, []*target) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs real processes")
+	}
+	nginx, haproxy := requireProxy(t, targetNginx), requireProxy(t, targetHAProxy)
+	ws, err := loadWorkloads("workloads.json", []string{name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &ws[0]
+	e := &env{dir: t.TempDir(), bin: testBin(t), conns: 4, gomaxprocs: 1}
+	up, err := e.startUpstream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Stop(5 * time.Second) }) //nolint:errcheck
+	var targets []*target
+	for _, start := range []func() (*target, error){
+		func() (*target, error) { return e.startFastgate(targetFastgate, w.fastgateTmpl, false) },
+		func() (*target, error) { return e.startNginx(nginx) },
+		func() (*target, error) { return e.startHAProxy(haproxy) },
+	} {
+		tg, err := start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tg.stop)
+		targets = append(targets, tg)
+	}
+	return e, w, targets
 }
 
 func getXCache(t *testing.T, url string) (int, string) {
