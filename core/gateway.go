@@ -160,6 +160,9 @@ func (g *Gateway) newServer(c *config.Server) *fasthttp.Server {
 		DisablePreParseMultipartForm: true,
 		SecureErrorLogMessage:        true,
 		CloseOnShutdown:              true,
+		// Tells connections when a response is done and when the next
+		// request starts: idle ones give back large bodies (idlebody.go).
+		ConnState: connState,
 	}
 }
 

@@ -99,7 +99,7 @@ func (l *h2Listener) classify(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(timeout)) //nolint:errcheck
 	var h2 bool
 	var state *tls.ConnectionState
-	if tc, ok := c.(*tls.Conn); ok && l.tls {
+	if tc, ok := tlsConnOf(c); ok && l.tls {
 		if err := tc.Handshake(); err != nil {
 			c.Close()
 			return

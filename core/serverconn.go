@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -42,7 +43,8 @@ const maxHeldResponse = 64 << 10
 // fit the socket whole.
 var testHookPartial func()
 
-// waitFirstListener accepts plain TCP connections as serverConns. idleFor
+// waitFirstListener accepts plain TCP connections as serverConns, and TLS
+// ones as tlsServerConns (idlebody.go). idleFor
 // is the server's idle timeout (fasthttp's IdleTimeout, else ReadTimeout):
 // the idle deadline fasthttp sets less idleFor is when the wait began.
 type waitFirstListener struct {
@@ -54,6 +56,9 @@ func (l waitFirstListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return c, err
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		return &tlsServerConn{Conn: tc}, nil
 	}
 	tc, raw, ok := rawTCP(c)
 	if !ok {
@@ -99,6 +104,10 @@ type serverConn struct {
 	wwant, wset time.Time
 	eager       bool
 
+	// bodies gives back large body buffers when the wait for the next
+	// request lasts waitProbe (idlebody.go).
+	bodies idleBodies
+
 	mu     sync.Mutex // held, off and closed; Close may come from Shutdown
 	held   *heldBuf
 	off    int
@@ -127,10 +136,14 @@ var heldPool = sync.Pool{New: func() any { return &heldBuf{b: make([]byte, 0, 40
 
 // holdResponse tells ctx's connection whether the response the handler
 // leaves may be held back until the next read: only a complete one, since a
-// streamed body's writes must reach the client as they come.
+// streamed body's writes must reach the client as they come. It also hands
+// the connection ctx, whose large bodies it gives back when idle.
 func holdResponse(ctx *fasthttp.RequestCtx) {
 	if sc, ok := ctx.Conn().(*serverConn); ok {
 		sc.holdNext = !ctx.Response.IsBodyStream() && !ctx.Hijacked()
+		sc.bodies.served(ctx)
+	} else if b := bodiesOf(ctx.Conn()); b != nil {
+		b.served(ctx)
 	}
 }
 
@@ -311,10 +324,23 @@ func (c *serverConn) Read(p []byte) (int, error) {
 
 // readNow reads p, waiting when nothing is there yet.
 func (c *serverConn) readNow(p []byte) (int, error) {
+	if c.bodies.pending {
+		// Wait waitProbe before giving back large bodies: the socket's
+		// deadline fires then, and rearmRead moves it to the asked one.
+		if t := time.Now().Add(waitProbe); c.rwant.IsZero() || t.Before(c.rwant) {
+			if err := c.setRead(t); err != nil {
+				return 0, err
+			}
+		}
+	}
 	for {
 		n, err, done := c.rawRead(p, phaseReadFirst)
 		if done {
+			c.bodies.pending = false
 			return n, err
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.bodies.release()
 		}
 		if !c.rearmRead(err) {
 			return 0, err
@@ -343,6 +369,7 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 	for {
 		n, err, done := c.rawRead(p, phase)
 		if done {
+			c.bodies.pending = false
 			c.waits++
 			if c.found {
 				c.plain = true // a pipelining client
@@ -378,7 +405,9 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 			return 0, err
 		}
 		if probing && !time.Now().Before(probe) {
-			// The probe expired: read at once under the idle deadline.
+			// The probe expired: read at once under the idle deadline. The
+			// connection is idle: large bodies go back.
+			c.bodies.release()
 			probing = false
 			c.rwant = idle
 			if err := c.setRead(idle); err != nil {

@@ -46,7 +46,7 @@ func serveWaitFirst(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandle
 }
 
 // setWaitProbe sets waitProbe for one test.
-func setWaitProbe(t *testing.T, d time.Duration) {
+func setWaitProbe(t testing.TB, d time.Duration) {
 	old := waitProbe
 	waitProbe = d
 	t.Cleanup(func() { waitProbe = old })

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -171,7 +170,7 @@ func (w *watchdog) scan(sh *watchShard, oldest int64) {
 // Connections without a descriptor (in-memory pipes) are never reported
 // gone.
 func clientGone(conn net.Conn) bool {
-	if tc, ok := conn.(*tls.Conn); ok {
+	if tc, ok := tlsConnOf(conn); ok {
 		conn = tc.NetConn()
 	}
 	sc, ok := conn.(syscall.Conn)
