@@ -46,7 +46,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	requireProxy(t, targetHAProxy)
 	targets := []string{targetDirect, targetFastgate, targetNginx, targetHAProxy, targetFloorGoroutine, targetFloorLoop}
 	out, stdout, res, b := runBench(t, "-only", "get-small,fastgate-features", "-open-load", "0",
-		"-targets", strings.Join(targets, ","))
+		"-targets", strings.Join(targets, ","), "-idle-conns", "50")
 	for _, field := range []string{`"open"`, `"open_load"`, `"offered_rps"`, `"dropped"`, `"send_lag_p99_ms"`} {
 		if bytes.Contains(b, []byte(field)) {
 			t.Errorf("-open-load 0: latest.json has %s; want no open-model fields", field)
@@ -100,10 +100,21 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Errorf("%s", err)
 		}
 	}
+	// The idle-connection phase: fastgate, nginx and HAProxy, each holding
+	// the 50 connections.
+	if len(res.Idle) != len(idleTargets) {
+		t.Fatalf("idle connections: %d rows (%+v); want %v", len(res.Idle), res.Idle, idleTargets)
+	}
+	for i, ir := range res.Idle {
+		if ir.Target != idleTargets[i] || ir.Conns != 50 || ir.RSSBeforeKB <= 0 || ir.RSSAfterKB <= 0 {
+			t.Errorf("idle row %d: %+v; want %s, 50 connections, both resident sizes", i, ir, idleTargets[i])
+		}
+	}
 	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
 	requireContains(t, "latest.md", string(md), "| target | requests/s | CPU µs / request | user / kernel µs |", "| fastgate |",
-		"| floor-loop (minimal Go epoll proxy, not a gateway) |")
-	requireContains(t, "stdout", stdout.String(), "get-small — ", "CPU µs / request", "fastgate")
+		"| floor-loop (minimal Go epoll proxy, not a gateway) |",
+		"**idle keep-alive connections** — 50 client connections", "| target | connections | RSS before MiB | RSS after MiB | KB per idle connection |")
+	requireContains(t, "stdout", stdout.String(), "get-small — ", "CPU µs / request", "fastgate", "idle keep-alive connections")
 }
 
 // checkSVG parses the chart and checks it has a bar per row.
@@ -682,6 +693,11 @@ func TestOpenFlags(t *testing.T) {
 	bad([]string{"-open-load", "1.5"}, "0..1")
 	bad([]string{"-open-max-vus", "10"}, "want -conns (64) to 10000")
 	bad([]string{"-open-max-vus", "20000"}, "want -conns (64) to 10000")
+	bad([]string{"-idle-conns", "-1"}, "-idle-conns -1: want 0 (no phase) to 3000")
+	bad([]string{"-idle-conns", "5000"}, "-idle-conns 5000: want 0 (no phase) to 3000")
+	if c.idleConns != 2000 {
+		t.Errorf("-idle-conns default %d; want 2000", c.idleConns)
+	}
 	b := &bench{cfg: &config{openLoad: 0.7}}
 	f := func(openWorkloads, name string, names []string, want bool) {
 		t.Helper()
@@ -772,7 +788,7 @@ func runBench(t *testing.T, args ...string) (out string, stdout *bytes.Buffer, r
 	stdout = new(bytes.Buffer)
 	var stderr bytes.Buffer
 	base := []string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
-		"-out", out, "-wrk=false", "-install=false"}
+		"-out", out, "-wrk=false", "-install=false", "-idle-conns", "0"}
 	if code := runMain(append(base, args...), stdout, &stderr); code != 0 {
 		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
 	}

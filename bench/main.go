@@ -44,6 +44,11 @@
 // machine R may be more than generator, proxy and upstream sustain
 // together; the warnings say so.
 //
+// Before the workloads comes the idle-connection phase (idle.go;
+// -idle-conns 0 skips it): -idle-conns client connections held open on
+// each of fastgate, nginx and HAProxy, each after one request, and the
+// growth of the proxy's resident memory per connection.
+//
 // It prints one table per workload (medians, min–max spread, fastgate's
 // and fastgate-reuseport's ratios to nginx and HAProxy), one more at R
 // (with fastgate's p99 over nginx's and HAProxy's) when the open-model
@@ -107,6 +112,9 @@ type config struct {
 	openWorkloads string
 	// openMaxVUs bounds the open model's VUs (connections in use).
 	openMaxVUs int
+	// idleConns is the idle-connection phase's connection count; 0: no
+	// phase.
+	idleConns int
 }
 
 // parseFlags reads the flags, with BENCH_TIME and BENCH_REPEAT as defaults.
@@ -147,12 +155,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (configs, logs) and print its path")
 	fs.Float64Var(&c.openLoad, "open-load", 0.4, "after a workload's closed-model runs, drive each proxy in the open model at this fraction of fastgate's median requests/s (latency from the scheduled send time), -repeat runs interleaved; 0: no open-model phase. The default is what generator, proxy and upstream sustain together on one 2-core machine; with the generator on cores of its own, 0.7")
 	fs.StringVar(&c.openWorkloads, "open-workloads", "", "comma-separated workloads with the open-model phase; empty: those with an nginx or haproxy row")
+	fs.IntVar(&c.idleConns, "idle-conns", 2000, "client connections the idle-connection phase holds open on each of fastgate, nginx and HAProxy, before the workloads, to measure their resident memory per idle keep-alive connection; 0: no phase")
 	fs.IntVar(&c.openMaxVUs, "open-max-vus", 2000, "most VUs (requests in flight, each on its own connection) of an open-model run; an arrival finding them all busy is dropped, its latency not counted. Lower keeps an overloaded generator from piling up connections, but hides the stalls the open model is there to count")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 || c.cores < 1 || c.gomaxprocs < 0 {
 		return nil, fmt.Errorf("bench: -repeat, -conns, -time and -cores must be positive")
+	}
+	if c.idleConns < 0 || c.idleConns > 3000 {
+		return nil, fmt.Errorf("bench: -idle-conns %d: want 0 (no phase) to 3000 (nginx's and HAProxy's configs take 4096 connections)", c.idleConns)
 	}
 	if c.openLoad < 0 || c.openLoad > 1 {
 		return nil, fmt.Errorf("bench: -open-load %g: want a fraction of fastgate's saturation throughput, 0..1 (0: no open-model phase)", c.openLoad)
@@ -396,6 +408,11 @@ func (b *bench) run() (*results, error) {
 	est := time.Duration(total)*per + time.Duration(open*b.cfg.repeat)*b.cfg.runTime
 	b.logf("%d workloads, %d rows (%d more in the open model), %d x %s runs each, about %s; others using the CPU skew the figures",
 		len(b.workloads), total, open, b.cfg.repeat, b.cfg.runTime, est.Round(time.Second))
+	if b.cfg.idleConns > 0 {
+		if err := b.measureIdle(); err != nil {
+			return nil, err
+		}
+	}
 	for i := range b.workloads {
 		if err := b.runWorkload(&b.workloads[i]); err != nil {
 			return nil, err

@@ -25,6 +25,8 @@ type results struct {
 	Versions  map[string]string `json:"versions"`
 	Skipped   []string          `json:"skipped"`
 	Workloads []*workloadResult `json:"workloads"`
+	// Idle is the idle-connection phase (-idle-conns), when it ran.
+	Idle []*idleResult `json:"idle_connections,omitempty"`
 }
 
 // settings are the knobs of the run.
@@ -518,6 +520,11 @@ func (r *results) printTables(w io.Writer) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
+	if len(r.Idle) > 0 {
+		fmt.Fprintf(w, "\n%s\n", strings.ReplaceAll(r.idleTitle(), "**", ""))
+		head, rows := r.idleTableRows()
+		printTable(w, head, rows)
+	}
 }
 
 // printTable prints head and rows aligned: the first column to the left,
@@ -585,6 +592,11 @@ func (r *results) markdown() string {
 			writeMarkdownTable(&b, head, rows)
 			writeMarkdownList(&b, o.ratioLines())
 		}
+	}
+	if len(r.Idle) > 0 {
+		fmt.Fprintf(&b, "\n%s\n\n", r.idleTitle())
+		head, rows := r.idleTableRows()
+		writeMarkdownTable(&b, head, rows)
 	}
 	return b.String()
 }
