@@ -99,6 +99,8 @@ type Gateway struct {
 	redirect *fasthttp.Server
 	// h2 are the listeners serving HTTP/2 too (guarded by mu).
 	h2 []*h2Listener
+	// parks are the listeners' parked idle connections (guarded by mu).
+	parks []*parkSet
 	// leaving are targets removed from their upstream whose retired
 	// snapshot left a streamed response running on them (guarded by mu),
 	// listed as draining until it ends.
@@ -198,7 +200,14 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	if idleFor <= 0 {
 		idleFor = g.srv.ReadTimeout
 	}
-	return g.srv.Serve(g.wrapHTTP2(waitFirstListener{ln, idleFor}))
+	l := waitFirstListener{Listener: ln, idleFor: idleFor}
+	if g.srv.MaxRequestsPerConn == 0 {
+		l.parks = newParkSet(g.srv.ServeConn)
+		g.mu.Lock()
+		g.parks = append(g.parks, l.parks)
+		g.mu.Unlock()
+	}
+	return g.srv.Serve(g.wrapHTTP2(l))
 }
 
 // ServeRedirect serves the HTTP-to-HTTPS redirect listener (tls.redirect_listen)
@@ -234,6 +243,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		redirect.ShutdownWithContext(ctx)
 	}
 	g.shutdownHTTP2(ctx)
+	g.mu.Lock()
+	parks := g.parks
+	g.mu.Unlock()
+	for _, p := range parks {
+		p.close() // idle connections close, as fasthttp closes its own
+	}
 	err := g.srv.ShutdownWithContext(ctx)
 	g.feats.ws.shutdown(ctx)
 	g.stopOnce.Do(func() {

@@ -90,17 +90,24 @@ func bodiesOf(c net.Conn) *idleBodies {
 
 // connState is the server's ConnState hook.
 func connState(c net.Conn, state fasthttp.ConnState) {
-	b := bodiesOf(c)
-	if b == nil {
-		return
+	sc, _ := c.(*serverConn)
+	if sc != nil {
+		sc.between = state == fasthttp.StateIdle
 	}
-	switch state {
-	case fasthttp.StateIdle:
-		b.idle()
-	case fasthttp.StateActive:
-		b.pending = false
-	case fasthttp.StateHijacked, fasthttp.StateClosed:
-		b.ctx, b.pending = nil, false
+	if b := bodiesOf(c); b != nil {
+		switch state {
+		case fasthttp.StateIdle:
+			b.idle()
+		case fasthttp.StateActive:
+			b.pending = false
+		case fasthttp.StateHijacked, fasthttp.StateClosed:
+			b.ctx, b.pending = nil, false
+		}
+	}
+	if sc != nil && state == fasthttp.StateClosed {
+		// Last: a parked connection belongs to its waiting goroutine from
+		// here (park.go).
+		sc.parked()
 	}
 }
 

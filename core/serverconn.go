@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,6 +51,8 @@ var testHookPartial func()
 type waitFirstListener struct {
 	net.Listener
 	idleFor time.Duration
+	// parks, when set, parks the listener's idle connections (park.go).
+	parks *parkSet
 }
 
 func (l waitFirstListener) Accept() (net.Conn, error) {
@@ -64,7 +67,7 @@ func (l waitFirstListener) Accept() (net.Conn, error) {
 	if !ok {
 		return c, nil
 	}
-	sc := &serverConn{TCPConn: tc, raw: raw, idleFor: l.idleFor}
+	sc := &serverConn{TCPConn: tc, raw: raw, idleFor: l.idleFor, parks: l.parks}
 	sc.step = sc.run
 	return sc, nil
 }
@@ -108,6 +111,22 @@ type serverConn struct {
 	// request lasts waitProbe (idlebody.go).
 	bodies idleBodies
 
+	// Parking (park.go): parks is the listener's set (nil: never);
+	// parkable is set once fasthttp serves the connection as accepted,
+	// unwrapped; between is set from the end of a response (StateIdle)
+	// to the start of the next request (StateActive); parking from the
+	// Read that ends fasthttp's loop to the Close that parks.
+	parks    *parkSet
+	parkable bool
+	between  bool
+	parking  atomic.Bool
+	// sleepNext is set by the Close that parked, until StateClosed
+	// starts the wait.
+	sleepNext atomic.Bool
+	peekStep  func(fd uintptr) bool
+	peekBuf   [1]byte
+	peekErr   error
+
 	mu     sync.Mutex // held, off and closed; Close may come from Shutdown
 	held   *heldBuf
 	off    int
@@ -142,6 +161,7 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 	if sc, ok := ctx.Conn().(*serverConn); ok {
 		sc.holdNext = !ctx.Response.IsBodyStream() && !ctx.Hijacked()
 		sc.bodies.served(ctx)
+		sc.parkable = true
 	} else if b := bodiesOf(ctx.Conn()); b != nil {
 		b.served(ctx)
 	}
@@ -324,14 +344,19 @@ func (c *serverConn) Read(p []byte) (int, error) {
 
 // readNow reads p, waiting when nothing is there yet.
 func (c *serverConn) readNow(p []byte) (int, error) {
+	// A wait for a new request gives back large bodies after waitProbe
+	// and parks after parkAfter: the socket's deadline fires then, and
+	// rearmRead moves it to the asked one.
+	var parkAt time.Time
+	if c.canPark() {
+		parkAt = c.parkTime(c.rwant)
+	}
+	t := parkAt
 	if c.bodies.pending {
-		// Wait waitProbe before giving back large bodies: the socket's
-		// deadline fires then, and rearmRead moves it to the asked one.
-		if t := time.Now().Add(waitProbe); c.rwant.IsZero() || t.Before(c.rwant) {
-			if err := c.setRead(t); err != nil {
-				return 0, err
-			}
-		}
+		t = time.Now().Add(waitProbe)
+	}
+	if err := c.earlier(t); err != nil {
+		return 0, err
 	}
 	for {
 		n, err, done := c.rawRead(p, phaseReadFirst)
@@ -341,11 +366,42 @@ func (c *serverConn) readNow(p []byte) (int, error) {
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			c.bodies.release()
+			if !parkAt.IsZero() && (c.rwant.IsZero() || parkAt.Before(c.rwant)) {
+				if c.parkDue(parkAt) {
+					return c.parkNow()
+				}
+				if err := c.setRead(parkAt); err != nil {
+					return 0, err
+				}
+				continue
+			}
 		}
 		if !c.rearmRead(err) {
 			return 0, err
 		}
 	}
+}
+
+// earlier moves the socket's read deadline to t when t comes before the
+// one asked for (rearmRead moves it back when it fires). A socket deadline
+// already set less than parkAfter/2 before t stays: a busy connection then
+// moves its timer a few times a second, not once per request, and an idle
+// one wakes once more before t.
+func (c *serverConn) earlier(t time.Time) error {
+	if t.IsZero() || !c.rwant.IsZero() && !t.Before(c.rwant) {
+		return nil
+	}
+	if !c.rset.IsZero() && !c.rset.After(t) && t.Sub(c.rset) < parkAfter/2 {
+		return nil
+	}
+	return c.setRead(t)
+}
+
+// parkDue reports whether a wait that may park at parkAt parks now: the
+// time has come, and the deadline asked for has not passed.
+func (c *serverConn) parkDue(parkAt time.Time) bool {
+	now := time.Now()
+	return !now.Before(parkAt) && (c.rwant.IsZero() || now.Before(c.rwant))
 }
 
 // waitRead writes the held response and waits for the next request under
@@ -364,6 +420,10 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 	probing := !probe.Equal(idle)
 	if err := c.askRead(probe); err != nil {
 		return 0, err
+	}
+	var parkAt time.Time
+	if c.canPark() {
+		parkAt = c.parkTime(idle)
 	}
 	phase := phaseWrite
 	for {
@@ -413,8 +473,14 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 			if err := c.setRead(idle); err != nil {
 				return 0, err
 			}
+			if err := c.earlier(parkAt); err != nil {
+				return 0, err
+			}
 			phase = phaseProbe
 			continue
+		}
+		if !probing && !parkAt.IsZero() && c.parkDue(parkAt) {
+			return c.parkNow()
 		}
 		if !c.rearmRead(err) {
 			return 0, err
@@ -519,6 +585,9 @@ func (c *serverConn) CloseWrite() error {
 // Close writes what is held (the last response of a connection fasthttp
 // closes, or one Shutdown closes as idle), then closes.
 func (c *serverConn) Close() error {
+	if c.parking.Load() && c.park() {
+		return nil
+	}
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true

@@ -40,8 +40,8 @@ func serveWaitFirst(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandle
 	if idleFor <= 0 {
 		idleFor = srv.ReadTimeout
 	}
-	go func() { srv.Serve(waitFirstListener{inner, idleFor}); close(done) }() //nolint:errcheck
-	t.Cleanup(func() { srv.Shutdown(); <-done })                              //nolint:errcheck
+	go func() { srv.Serve(waitFirstListener{Listener: inner, idleFor: idleFor}); close(done) }() //nolint:errcheck
+	t.Cleanup(func() { srv.Shutdown(); <-done })                                                 //nolint:errcheck
 	return ln.Addr().String()
 }
 
@@ -385,7 +385,7 @@ func TestServerConnCloseWritesHeld(t *testing.T) {
 	defer ln.Close()
 	accepted := make(chan net.Conn, 1)
 	go func() {
-		c, _ := waitFirstListener{ln, time.Minute}.Accept()
+		c, _ := waitFirstListener{Listener: ln, idleFor: time.Minute}.Accept()
 		accepted <- c
 	}()
 	client := dialRawClient(t, ln.Addr().String())
