@@ -46,7 +46,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	requireProxy(t, targetHAProxy)
 	targets := []string{targetDirect, targetFastgate, targetNginx, targetHAProxy, targetFloorGoroutine, targetFloorLoop}
 	out, stdout, res, b := runBench(t, "-only", "get-small,fastgate-features", "-open-load", "0",
-		"-targets", strings.Join(targets, ","), "-idle-conns", "50")
+		"-targets", strings.Join(targets, ","), "-idle-conns", "50", "-idle-settle", "10ms")
 	for _, field := range []string{`"open"`, `"open_load"`, `"offered_rps"`, `"dropped"`, `"send_lag_p99_ms"`} {
 		if bytes.Contains(b, []byte(field)) {
 			t.Errorf("-open-load 0: latest.json has %s; want no open-model fields", field)
@@ -113,7 +113,8 @@ func TestBenchEndToEnd(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
 	requireContains(t, "latest.md", string(md), "| target | requests/s | CPU µs / request | user / kernel µs |", "| fastgate |",
 		"| floor-loop (minimal Go epoll proxy, not a gateway) |",
-		"**idle keep-alive connections** — 50 client connections", "| target | connections | RSS before MiB | RSS after MiB | KB per idle connection |")
+		"**idle keep-alive connections** — 50 client connections", "opened in two halves each left idle 10ms",
+		"| target | connections | RSS at half MiB | RSS at all MiB | KB per idle connection |")
 	requireContains(t, "stdout", stdout.String(), "get-small — ", "CPU µs / request", "fastgate", "idle keep-alive connections")
 }
 

@@ -18,10 +18,13 @@ import (
 // clients (browsers, mobile apps, services with connection pools) holds
 // far more idle keep-alive connections than busy ones. It runs first, on
 // the proxies just started: -idle-conns client connections, each sends one
-// GET ~100 B and reads the answer, and all stay open. The figure is the
-// growth of the proxy's resident memory (VmRSS of all its processes) over
-// the connections: what the machine gives the proxy, garbage a collector
-// has not yet reclaimed included.
+// GET ~100 B and reads the answer, and all stay open, opened in two halves
+// that each stay idle -idle-settle (2s) before the next step. The figure
+// is the growth of the proxy's resident memory (VmRSS of all its
+// processes) over the second half, per connection: what one more idle
+// connection costs once others are held, garbage a collector has not yet
+// reclaimed included. (fastgate parks a connection idle for a second:
+// what the first half's requests used is free for the second's.)
 
 // idleResult is one proxy's idle-connection figure.
 type idleResult struct {
@@ -30,6 +33,7 @@ type idleResult struct {
 	RSSBeforeKB int64   `json:"rss_before_kb"`
 	RSSAfterKB  int64   `json:"rss_after_kb"`
 	PerConnKB   float64 `json:"per_conn_kb"`
+	Settle      string  `json:"settle"` // how long each half stayed idle
 }
 
 // idleTargets are the proxies measured.
@@ -42,12 +46,12 @@ func (b *bench) measureIdle() error {
 		if t == nil {
 			continue
 		}
-		r, err := idleMemory(t, b.cfg.idleConns)
+		r, err := idleMemory(t, b.cfg.idleConns, b.cfg.idleSettle)
 		if err != nil {
 			return err
 		}
 		b.res.Idle = append(b.res.Idle, r)
-		b.logf("idle connections  %-9s %d held: %.1f KB each (RSS %d → %d KB)", name, r.Conns, r.PerConnKB, r.RSSBeforeKB, r.RSSAfterKB)
+		b.logf("idle connections  %-9s %d held: %.1f KB each over the second half (RSS %d → %d KB)", name, r.Conns, r.PerConnKB, r.RSSBeforeKB, r.RSSAfterKB)
 	}
 	return nil
 }
@@ -55,9 +59,10 @@ func (b *bench) measureIdle() error {
 // idleRequest is the one request of each idle connection.
 const idleRequest = "GET /bench/idle HTTP/1.1\r\nHost: bench\r\n\r\n"
 
-// idleMemory opens n connections to t, one request each, and measures t's
-// resident memory before and after.
-func idleMemory(t *target, n int) (*idleResult, error) {
+// idleMemory opens n connections to t, one request each, in two halves
+// that each stay idle for settle, and measures t's resident memory before
+// and after the second.
+func idleMemory(t *target, n int, settle time.Duration) (*idleResult, error) {
 	host := strings.TrimPrefix(t.url, "http://")
 	br := bufio.NewReader(nil)
 	var resp fasthttp.Response
@@ -93,32 +98,43 @@ func idleMemory(t *target, n int) (*idleResult, error) {
 	}
 	c.Close()
 
-	before, err := t.rssKB()
-	if err != nil {
-		return nil, err
-	}
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	for i := range n {
-		c, err := dial()
-		if err != nil {
-			return nil, fmt.Errorf("bench: idle connection %d of %d to %s: %w", i+1, n, t.name, err)
+	open := func(to int) error {
+		for i := len(conns); i < to; i++ {
+			c, err := dial()
+			if err != nil {
+				return fmt.Errorf("bench: idle connection %d of %d to %s: %w", i+1, n, t.name, err)
+			}
+			conns = append(conns, c)
+			if err := get(c); err != nil {
+				return fmt.Errorf("bench: idle connection %d of %d to %s: %w", i+1, n, t.name, err)
+			}
 		}
-		conns = append(conns, c)
-		if err := get(c); err != nil {
-			return nil, fmt.Errorf("bench: idle connection %d of %d to %s: %w", i+1, n, t.name, err)
-		}
+		time.Sleep(settle) // idle, as the phase measures
+		return nil
+	}
+	half := n / 2
+	if err := open(half); err != nil {
+		return nil, err
+	}
+	before, err := t.rssKB()
+	if err != nil {
+		return nil, err
+	}
+	if err := open(n); err != nil {
+		return nil, err
 	}
 	after, err := t.rssKB()
 	if err != nil {
 		return nil, err
 	}
 	return &idleResult{Target: t.name, Conns: n, RSSBeforeKB: before, RSSAfterKB: after,
-		PerConnKB: float64(after-before) / float64(n)}, nil
+		PerConnKB: float64(after-before) / float64(n-half), Settle: settle.String()}, nil
 }
 
 // rssKB returns the resident memory of t's processes and their children,
@@ -155,7 +171,7 @@ func rssOf(pid int) (int64, error) {
 
 // idleTableRows is the phase's table.
 func (r *results) idleTableRows() ([]string, [][]string) {
-	head := []string{"target", "connections", "RSS before MiB", "RSS after MiB", "KB per idle connection"}
+	head := []string{"target", "connections", "RSS at half MiB", "RSS at all MiB", "KB per idle connection"}
 	var rows [][]string
 	for _, ir := range r.Idle {
 		rows = append(rows, []string{r.targetLabel(ir.Target), strconv.Itoa(ir.Conns),
@@ -166,6 +182,6 @@ func (r *results) idleTableRows() ([]string, [][]string) {
 
 // idleTitle heads the phase's table.
 func (r *results) idleTitle() string {
-	return fmt.Sprintf("**idle keep-alive connections** — %d client connections held open, each after one GET ~100 B, on the proxies just started: growth of the proxy's resident memory (VmRSS of all its processes), per connection",
-		r.Idle[0].Conns)
+	return fmt.Sprintf("**idle keep-alive connections** — %d client connections held open, each after one GET ~100 B, on the proxies just started, opened in two halves each left idle %s: growth of the proxy's resident memory (VmRSS of all its processes) over the second half, per connection",
+		r.Idle[0].Conns, r.Idle[0].Settle)
 }

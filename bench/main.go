@@ -46,8 +46,9 @@
 //
 // Before the workloads comes the idle-connection phase (idle.go;
 // -idle-conns 0 skips it): -idle-conns client connections held open on
-// each of fastgate, nginx and HAProxy, each after one request, and the
-// growth of the proxy's resident memory per connection.
+// each of fastgate, nginx and HAProxy, each after one request, in two
+// halves left idle -idle-settle each, and the growth of the proxy's
+// resident memory per connection over the second half.
 //
 // It prints one table per workload (medians, min–max spread, fastgate's
 // and fastgate-reuseport's ratios to nginx and HAProxy), one more at R
@@ -113,8 +114,9 @@ type config struct {
 	// openMaxVUs bounds the open model's VUs (connections in use).
 	openMaxVUs int
 	// idleConns is the idle-connection phase's connection count; 0: no
-	// phase.
-	idleConns int
+	// phase. idleSettle is how long each half stays idle.
+	idleConns  int
+	idleSettle time.Duration
 }
 
 // parseFlags reads the flags, with BENCH_TIME and BENCH_REPEAT as defaults.
@@ -156,12 +158,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.openLoad, "open-load", 0.4, "after a workload's closed-model runs, drive each proxy in the open model at this fraction of fastgate's median requests/s (latency from the scheduled send time), -repeat runs interleaved; 0: no open-model phase. The default is what generator, proxy and upstream sustain together on one 2-core machine; with the generator on cores of its own, 0.7")
 	fs.StringVar(&c.openWorkloads, "open-workloads", "", "comma-separated workloads with the open-model phase; empty: those with an nginx or haproxy row")
 	fs.IntVar(&c.idleConns, "idle-conns", 2000, "client connections the idle-connection phase holds open on each of fastgate, nginx and HAProxy, before the workloads, to measure their resident memory per idle keep-alive connection; 0: no phase")
+	fs.DurationVar(&c.idleSettle, "idle-settle", 2*time.Second, "how long each half of the idle-connection phase's connections stays idle before the memory is read (fastgate parks a connection idle for 1s)")
 	fs.IntVar(&c.openMaxVUs, "open-max-vus", 2000, "most VUs (requests in flight, each on its own connection) of an open-model run; an arrival finding them all busy is dropped, its latency not counted. Lower keeps an overloaded generator from piling up connections, but hides the stalls the open model is there to count")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 || c.cores < 1 || c.gomaxprocs < 0 {
 		return nil, fmt.Errorf("bench: -repeat, -conns, -time and -cores must be positive")
+	}
+	if c.idleSettle < 0 {
+		return nil, fmt.Errorf("bench: -idle-settle %s: want a duration of 0 or more", c.idleSettle)
 	}
 	if c.idleConns < 0 || c.idleConns > 3000 {
 		return nil, fmt.Errorf("bench: -idle-conns %d: want 0 (no phase) to 3000 (nginx's and HAProxy's configs take 4096 connections)", c.idleConns)
