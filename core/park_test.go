@@ -3,7 +3,6 @@ package core
 import (
 	"bytes"
 	"io"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -40,23 +39,9 @@ func waitEvent(t *testing.T, ch chan struct{}, what string) {
 // the address and the park set.
 func serveParking(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler) (string, *parkSet) {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Handler = func(ctx *fasthttp.RequestCtx) {
-		h(ctx)
-		holdResponse(ctx)
-	}
-	srv.Logger, srv.ConnState = quiet{}, connState
+	srv.ConnState = connState
 	ps := newParkSet(srv.ServeConn)
-	done := make(chan struct{})
-	go func() {
-		srv.Serve(waitFirstListener{Listener: ln, idleFor: srv.IdleTimeout, parks: ps}) //nolint:errcheck
-		close(done)
-	}()
-	t.Cleanup(func() { ps.close(); srv.Shutdown(); <-done }) //nolint:errcheck
-	return ln.Addr().String(), ps
+	return serveListener(t, srv, h, nil, ps), ps
 }
 
 // TestIdleConnParks: a keep-alive connection idle for parkAfter leaves

@@ -21,6 +21,12 @@ import (
 // holdResponse, as the gateway's handler does. wrap, when set, wraps the
 // inner listener (to shrink socket buffers).
 func serveWaitFirst(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler, wrap func(net.Listener) net.Listener) string {
+	return serveListener(t, srv, h, wrap, nil)
+}
+
+// serveListener is serveWaitFirst with the listener's park set (nil: no
+// parking).
+func serveListener(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler, wrap func(net.Listener) net.Listener, parks *parkSet) string {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -40,8 +46,14 @@ func serveWaitFirst(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandle
 	if idleFor <= 0 {
 		idleFor = srv.ReadTimeout
 	}
-	go func() { srv.Serve(waitFirstListener{Listener: inner, idleFor: idleFor}); close(done) }() //nolint:errcheck
-	t.Cleanup(func() { srv.Shutdown(); <-done })                                                 //nolint:errcheck
+	go func() { srv.Serve(waitFirstListener{Listener: inner, idleFor: idleFor, parks: parks}); close(done) }() //nolint:errcheck
+	t.Cleanup(func() {
+		if parks != nil {
+			parks.close()
+		}
+		srv.Shutdown() //nolint:errcheck
+		<-done
+	})
 	return ln.Addr().String()
 }
 
