@@ -202,7 +202,9 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	}
 	l := waitFirstListener{Listener: ln, idleFor: idleFor}
 	if g.srv.MaxRequestsPerConn == 0 {
-		l.parks = newParkSet(g.srv.ServeConn)
+		l.parks = newParkSet(g.srv.ServeConn) // nil: no parking
+	}
+	if l.parks != nil {
 		g.mu.Lock()
 		g.parks = append(g.parks, l.parks)
 		g.mu.Unlock()

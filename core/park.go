@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -13,16 +14,16 @@ import (
 // An idle keep-alive connection inside fasthttp's loop keeps a goroutine
 // grown by the request path, fasthttp's read and write buffers and its
 // request context: 22.9 KB of resident memory, where nginx keeps 0.5 KB
-// (make bench's idle-connection phase; 4.3 KB parked). A connection that has waited
+// (make bench's idle-connection phase). A connection that has waited
 // parkAfter for its next request is parked instead: its Read ends
 // fasthttp's loop as if the client had closed (errParked, nothing read:
 // fasthttp gives back the context and buffers and ends quietly), its
-// Close keeps the socket open, and a fresh goroutine waits for the next
-// request's first bytes on the poller, under the idle deadline fasthttp
-// asked for. When they come, the connection goes back to fasthttp through
-// Server.ServeConn, which serves it as a new connection. A busy connection
-// never parks; a parked one costs the socket, serverConn and a small
-// goroutine.
+// Close keeps the socket open, and the listener's parkSet waits for the
+// next request's first bytes with no goroutine of the connection's own,
+// until the idle deadline fasthttp asked for. When they come, the
+// connection goes back to fasthttp through Server.ServeConn, which serves
+// it as a new connection. A busy connection never parks; a parked one
+// costs the socket and serverConn.
 //
 // Only a connection fasthttp serves as it was accepted parks (not through
 // max_conns_per_ip's or h2c's wrappers), and none when
@@ -37,20 +38,59 @@ var parkAfter = time.Second
 // errParked is what the Read of a connection being parked returns.
 var errParked = errors.New("idle keep-alive connection parked")
 
-// testHookParked and testHookUnparked, when set by a test, run when a
-// connection was parked and when it goes back to fasthttp.
-var testHookParked, testHookUnparked func()
+// testHookParked, testHookUnparked and testHookParkClosed, when set by a
+// test, run when a connection was parked, when it goes back to fasthttp,
+// and when the set closed it (the client closed it, or it stayed idle).
+var testHookParked, testHookUnparked, testHookParkClosed func()
 
-// parkSet is a listener's parked connections.
+// parkSet is a listener's parked connections. They cost no goroutine:
+// one waiter per set waits on an epoll instance of its own, itself on
+// Go's poller, where each parked socket is registered one-shot for its
+// next bytes; the waiter also closes those whose idle deadline passed.
 type parkSet struct {
-	serve  func(net.Conn) error // fasthttp's Server.ServeConn
-	mu     sync.Mutex
-	conns  map[*serverConn]struct{}
-	closed bool
+	serve func(net.Conn) error // fasthttp's Server.ServeConn
+	ep    *os.File             // the epoll instance, on Go's poller
+	epRaw syscall.RawConn
+
+	mu    sync.Mutex
+	conns map[int]*serverConn // by socket
+	// first and last list the parked connections that have an idle
+	// deadline, in park order, which is deadline order: a listener's
+	// connections share one idle timeout.
+	first, last *serverConn
+	deadline    time.Time     // the waiter's, set under mu
+	waiting     bool          // the waiter started
+	done        chan struct{} // closed when the waiter ends
+	closed      bool
+
+	// The waiter's own.
+	events [64]syscall.EpollEvent
+	nev    int
+	perr   error
+	step   func(fd uintptr) bool
 }
 
+// newParkSet returns a set whose connections are served again by serve,
+// or nil (no parking) when no epoll instance can be made.
 func newParkSet(serve func(net.Conn) error) *parkSet {
-	return &parkSet{serve: serve, conns: make(map[*serverConn]struct{})}
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	// Non-blocking, so that os.NewFile puts it on Go's poller.
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd) //nolint:errcheck // giving up on it
+		return nil
+	}
+	ep := os.NewFile(uintptr(fd), "parked-conns")
+	raw, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close() //nolint:errcheck // giving up on it
+		return nil
+	}
+	s := &parkSet{serve: serve, ep: ep, epRaw: raw, conns: make(map[int]*serverConn), done: make(chan struct{})}
+	s.step = s.poll
+	return s
 }
 
 // add parks c, or reports false once the set is closed.
@@ -60,31 +100,202 @@ func (s *parkSet) add(c *serverConn) bool {
 	if s.closed {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	if !c.hasFD {
+		c.raw.Control(func(fd uintptr) { c.fd, c.hasFD = int(fd), true }) //nolint:errcheck // hasFD set unless closed
+		if !c.hasFD {
+			return false
+		}
+	}
+	s.conns[c.fd] = c
+	c.parkDeadline = c.rwant // the idle deadline fasthttp asked for
+	if !c.parkDeadline.IsZero() {
+		c.parkPrev, c.parkNext = s.last, nil
+		if s.last != nil {
+			s.last.parkNext = c
+		} else {
+			s.first = c
+		}
+		s.last = c
+	}
 	return true
 }
 
-// remove takes c out, or reports false when close took it.
-func (s *parkSet) remove(c *serverConn) bool {
+// arm starts the wait for c's next bytes, once fasthttp is done with it
+// (StateClosed).
+func (s *parkSet) arm(c *serverConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok {
-		return false
+	if s.conns[c.fd] != c {
+		return // closed by Shutdown since
 	}
-	delete(s.conns, c)
-	return true
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(c.fd)}
+	op := syscall.EPOLL_CTL_MOD // registered by an earlier park, disarmed
+	if !c.inEpoll {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	var err error
+	s.epRaw.Control(func(epfd uintptr) { err = syscall.EpollCtl(int(epfd), op, c.fd, &ev) }) //nolint:errcheck // err set
+	if err != nil {
+		s.takeLocked(c)
+		c.closeNow() // cannot wait for it: close it as idle
+		return
+	}
+	c.inEpoll = true
+	if !c.parkDeadline.IsZero() && (s.deadline.IsZero() || c.parkDeadline.Before(s.deadline)) {
+		s.setDeadlineLocked(c.parkDeadline)
+	}
+	if !s.waiting {
+		s.waiting = true
+		go s.wait()
+	}
 }
 
-// close closes every parked connection, and every one parked later.
+// setDeadlineLocked moves the waiter's deadline to t.
+func (s *parkSet) setDeadlineLocked(t time.Time) {
+	s.deadline = t
+	s.ep.SetReadDeadline(t) //nolint:errcheck // only fails once closed
+}
+
+// takeLocked takes c out of the set.
+func (s *parkSet) takeLocked(c *serverConn) {
+	delete(s.conns, c.fd)
+	if c.parkDeadline.IsZero() {
+		return
+	}
+	if c.parkPrev != nil {
+		c.parkPrev.parkNext = c.parkNext
+	} else {
+		s.first = c.parkNext
+	}
+	if c.parkNext != nil {
+		c.parkNext.parkPrev = c.parkPrev
+	} else {
+		s.last = c.parkPrev
+	}
+	c.parkPrev, c.parkNext = nil, nil
+}
+
+// wait is the set's waiter: it serves again the connections whose next
+// bytes came, and closes those past their idle deadline, until the set
+// closes.
+func (s *parkSet) wait() {
+	defer close(s.done)
+	for {
+		err := s.epRaw.Read(s.step)
+		switch {
+		case err == nil && s.perr != nil:
+			s.shut() // cannot wait any more: close them as idle
+			return
+		case err == nil:
+			s.dispatch()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.sweep()
+		default:
+			return // closed
+		}
+	}
+}
+
+// poll is the waiter's RawConn.Read callback: true once events are in,
+// or epoll_wait failed (perr).
+func (s *parkSet) poll(fd uintptr) bool {
+	for {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), 0, 0, 0)
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			s.nev, s.perr = 0, errno
+			return true
+		}
+		s.nev = int(n)
+		return n > 0
+	}
+}
+
+// dispatch hands back to fasthttp each connection whose next bytes came,
+// and closes those the client closed.
+func (s *parkSet) dispatch() {
+	for i := 0; i < s.nev; i++ {
+		fd := int(s.events[i].Fd)
+		s.mu.Lock()
+		c := s.conns[fd]
+		if c != nil {
+			s.takeLocked(c)
+		}
+		s.mu.Unlock()
+		if c == nil {
+			continue // taken by Shutdown
+		}
+		c.peekErr = nil
+		if c.peek(uintptr(fd)); c.peekErr != nil {
+			c.closeNow() // the client closed, or the socket failed
+			if testHookParkClosed != nil {
+				testHookParkClosed()
+			}
+			continue
+		}
+		if testHookUnparked != nil {
+			testHookUnparked()
+		}
+		go s.unpark(c)
+	}
+	s.nev = 0
+}
+
+// unpark serves c again, as a new connection.
+func (s *parkSet) unpark(c *serverConn) {
+	c.setRead(time.Time{}) //nolint:errcheck // fasthttp sets the deadlines it wants
+	s.serve(c)             //nolint:errcheck // as fasthttp's own workers: the connection is closed, or parked again
+}
+
+// sweep closes the connections whose idle deadline passed, and moves the
+// waiter's deadline to the next one.
+func (s *parkSet) sweep() {
+	now := time.Now()
+	var idle []*serverConn
+	s.mu.Lock()
+	for c := s.first; c != nil && !c.parkDeadline.After(now); c = s.first {
+		s.takeLocked(c)
+		idle = append(idle, c)
+	}
+	next := time.Time{}
+	if s.first != nil {
+		next = s.first.parkDeadline
+	}
+	s.setDeadlineLocked(next)
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.closeNow()
+		if testHookParkClosed != nil {
+			testHookParkClosed()
+		}
+	}
+}
+
+// close closes every parked connection, and every one parked later,
+// and returns once the waiter has ended.
 func (s *parkSet) close() {
+	if s.shut() {
+		<-s.done
+	}
+}
+
+// shut closes the set and its connections, and reports whether the
+// waiter was started.
+func (s *parkSet) shut() bool {
 	s.mu.Lock()
 	s.closed = true
 	conns := s.conns
 	s.conns = nil
+	s.first, s.last = nil, nil
+	waiting := s.waiting
 	s.mu.Unlock()
-	for c := range conns {
+	s.ep.Close() //nolint:errcheck // the waiter ends
+	for _, c := range conns {
 		c.closeNow()
 	}
+	return waiting
 }
 
 // len returns how many connections are parked.
@@ -138,35 +349,11 @@ func (c *serverConn) parked() {
 	if testHookParked != nil {
 		testHookParked()
 	}
-	go c.sleep()
+	c.parks.arm(c)
 }
 
-// sleep waits, in a goroutine of its own, for the first bytes of the
-// parked connection's next request, then serves the connection again.
-func (c *serverConn) sleep() {
-	err := c.setRead(c.rwant) // the idle deadline fasthttp asked for
-	if err == nil {
-		if c.peekStep == nil {
-			c.peekStep = c.peek
-		}
-		c.peekErr = nil
-		err = c.raw.Read(c.peekStep)
-	}
-	if !c.parks.remove(c) {
-		return // closed by Shutdown
-	}
-	if err != nil || c.peekErr != nil {
-		c.closeNow() // idle too long, or the client closed
-		return
-	}
-	if testHookUnparked != nil {
-		testHookUnparked()
-	}
-	c.parks.serve(c) //nolint:errcheck // as fasthttp's own workers: the connection is closed, or parked again
-}
-
-// peek is sleep's RawConn.Read callback: true once the socket has a byte
-// to read (left there) or an error.
+// peek reports whether the socket of a parked connection has a byte to
+// read (left there) or an error (in peekErr).
 func (c *serverConn) peek(fd uintptr) bool {
 	for {
 		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,

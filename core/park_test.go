@@ -3,7 +3,9 @@ package core
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,17 @@ func setParkHooks(t *testing.T, after time.Duration) (parked, unparked chan stru
 	testHookUnparked = func() { unparked <- struct{}{} }
 	t.Cleanup(func() { parkAfter, testHookParked, testHookUnparked = oldAfter, oldP, oldU })
 	return parked, unparked
+}
+
+// setParkClosedHook returns a channel that gets a value each time the
+// park set closes a connection, for one test.
+func setParkClosedHook(t *testing.T, n int) chan struct{} {
+	t.Helper()
+	closed := make(chan struct{}, n)
+	old := testHookParkClosed
+	testHookParkClosed = func() { closed <- struct{}{} }
+	t.Cleanup(func() { testHookParkClosed = old })
+	return closed
 }
 
 // waitEvent waits for one value of ch; the bound only turns a hang into a
@@ -121,5 +134,85 @@ func TestGatewayParksIdleConnections(t *testing.T) {
 		if i > 0 {
 			waitEvent(t, unparked, "unpark")
 		}
+	}
+}
+
+// goroutinesIn counts the goroutines whose stack has fn.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestManyParkedConnections: parked connections cost no goroutine each;
+// every one answers its next request, in any order; those the client
+// closes are closed and leave the set; the idle timeout closes the rest,
+// parked at different times, each after its own wait.
+func TestManyParkedConnections(t *testing.T) {
+	const n = 40
+	parked, unparked := setParkHooks(t, time.Millisecond)
+	closed := setParkClosedHook(t, n)
+	addr, ps := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 3 * time.Second}, sizedBody)
+	cs := make([]*rawClient, n)
+	for i := range cs {
+		cs[i] = dialRawClient(t, addr)
+		cs[i].send("GET", "/size/"+strconv.Itoa(i), nil)
+		if status, body := cs[i].recv(); status != 200 || len(body) != i {
+			t.Fatalf("conn %d: %d, %d bytes", i, status, len(body))
+		}
+	}
+	for range n {
+		waitEvent(t, parked, "park")
+	}
+	if got := ps.len(); got != n {
+		t.Fatalf("%d connections parked; want %d", got, n)
+	}
+	if g := goroutinesIn("fastgate/core.(*serverConn)"); g != 0 {
+		t.Fatalf("%d goroutines in serverConn code with every connection parked; want 0", g)
+	}
+	if g := goroutinesIn("fastgate/core.(*parkSet).wait"); g != 1 {
+		t.Fatalf("%d park waiters; want 1", g)
+	}
+
+	// Next requests in reverse order, each on a parked connection.
+	for i := n - 1; i >= 0; i-- {
+		cs[i].send("POST", "/echo", []byte("again "+strconv.Itoa(i)))
+		if status, body := cs[i].recv(); status != 200 || string(body) != "again "+strconv.Itoa(i) {
+			t.Fatalf("conn %d after its park: %d %q", i, status, body)
+		}
+		waitEvent(t, unparked, "unpark")
+	}
+	for range n {
+		waitEvent(t, parked, "park again")
+	}
+
+	// Clients close half; the set closes them and lets them go.
+	for i := 0; i < n; i += 2 {
+		cs[i].conn.Close()
+	}
+	for range n / 2 {
+		waitEvent(t, closed, "close of a connection its client closed")
+	}
+	if got := ps.len(); got != n/2 {
+		t.Fatalf("%d connections parked after clients closed %d; want %d", got, n/2, n/2)
+	}
+
+	// The others reach their idle timeout, and each reads EOF.
+	for i := 1; i < n; i += 2 {
+		if b, err := cs[i].br.ReadByte(); err != io.EOF {
+			t.Fatalf("conn %d past its idle timeout: read %q, %v; want EOF", i, b, err)
+		}
+	}
+	for range n / 2 {
+		waitEvent(t, closed, "close at the idle timeout")
+	}
+	if got := ps.len(); got != 0 {
+		t.Fatalf("%d connections still parked after the idle timeout", got)
 	}
 }

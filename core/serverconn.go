@@ -123,9 +123,15 @@ type serverConn struct {
 	// sleepNext is set by the Close that parked, until StateClosed
 	// starts the wait.
 	sleepNext atomic.Bool
-	peekStep  func(fd uintptr) bool
-	peekBuf   [1]byte
-	peekErr   error
+	// While parked (guarded by the set's mu but fd, set once): the
+	// socket, whether the set's epoll instance has it, the idle deadline
+	// and the set's deadline-ordered list.
+	fd                 int
+	hasFD, inEpoll     bool
+	parkDeadline       time.Time
+	parkPrev, parkNext *serverConn
+	peekBuf            [1]byte
+	peekErr            error
 
 	mu     sync.Mutex // held, off and closed; Close may come from Shutdown
 	held   *heldBuf
