@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -90,9 +91,9 @@ func bodiesOf(c net.Conn) *idleBodies {
 
 // connState is the server's ConnState hook.
 func connState(c net.Conn, state fasthttp.ConnState) {
-	sc, _ := c.(*serverConn)
-	if sc != nil {
-		sc.between = state == fasthttp.StateIdle
+	p := parkerOf(c)
+	if p != nil {
+		p.between = state == fasthttp.StateIdle
 	}
 	if b := bodiesOf(c); b != nil {
 		switch state {
@@ -104,59 +105,143 @@ func connState(c net.Conn, state fasthttp.ConnState) {
 			b.ctx, b.pending = nil, false
 		}
 	}
-	if sc != nil && state == fasthttp.StateClosed {
-		// Last: a parked connection belongs to its waiting goroutine from
-		// here (park.go).
-		sc.parked()
+	if p != nil && state == fasthttp.StateClosed {
+		// Last: a parked connection belongs to its park set from here
+		// (park.go).
+		p.parked()
 	}
+}
+
+// parkerOf returns the parking state of a connection fasthttp serves as
+// it was accepted, or nil.
+func parkerOf(c net.Conn) *parker {
+	switch c := c.(type) {
+	case *serverConn:
+		return &c.parker
+	case *tlsServerConn:
+		return &c.parker
+	}
+	return nil
 }
 
 // tlsServerConn is an accepted TLS connection: its Read gives back large
-// body buffers when the wait for the next request lasts (serverConn does
-// the same for plain TCP with its own deadlines).
+// body buffers when the wait for the next request lasts, and parks the
+// connection when it lasts parkAfter (serverConn does the same for plain
+// TCP with its own deadlines).
 type tlsServerConn struct {
 	*tls.Conn
 	bodies idleBodies
-	rwant  time.Time // the read deadline asked for
+	// The read deadline asked for (want) and set on the socket (set):
+	// Read may set an earlier one, which a busy connection moves a few
+	// times a second, not once per request (serverConn.earlier).
+	rwant, rset time.Time
+	parker      // parking (park.go)
 }
 
+// newTLSServerConn returns tc as a tlsServerConn that parks in parks
+// (nil: never) when its socket is reachable.
+func newTLSServerConn(tc *tls.Conn, parks *parkSet, idleFor time.Duration) *tlsServerConn {
+	c := &tlsServerConn{Conn: tc}
+	if sc, ok := tc.NetConn().(syscall.Conn); ok && parks != nil {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.conn, c.parks, c.sock, c.idleFor = c, parks, raw, idleFor
+		}
+	}
+	return c
+}
+
+// SetReadDeadline asks for t, keeping an earlier socket deadline Read set
+// (Read moves it on when it fires before t).
 func (c *tlsServerConn) SetReadDeadline(t time.Time) error {
 	c.rwant = t
-	return c.Conn.SetReadDeadline(t)
+	if t.Equal(c.rset) || !c.rset.IsZero() && (t.IsZero() || c.rset.Before(t)) {
+		return nil
+	}
+	return c.setRead(t)
 }
 
 func (c *tlsServerConn) SetDeadline(t time.Time) error {
-	c.rwant = t
+	c.rwant, c.rset = t, t
 	return c.Conn.SetDeadline(t)
 }
 
-// Read waits at most waitProbe before it gives back pending bodies, then
-// waits on under the deadline asked for. A timed-out read leaves a TLS
-// connection usable (the error is temporary).
+func (c *tlsServerConn) setRead(t time.Time) error {
+	c.rset = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Read waits for a new request at most waitProbe before it gives back
+// pending bodies and parkAfter before it parks the connection; a socket
+// deadline that fires before the one asked for moves on to it. A
+// timed-out read leaves a TLS connection usable (the error is temporary),
+// and one that read nothing leaves nothing buffered in it: what comes
+// next is on the socket.
 func (c *tlsServerConn) Read(p []byte) (int, error) {
-	if !c.bodies.pending {
-		return c.Conn.Read(p)
+	var parkAt, probe time.Time
+	if c.canPark() {
+		parkAt = c.parkTime(c.rwant)
 	}
-	early := time.Now().Add(waitProbe)
-	if !c.rwant.IsZero() && !early.Before(c.rwant) {
-		return c.Conn.Read(p)
+	if c.bodies.pending {
+		probe = time.Now().Add(waitProbe)
 	}
-	if err := c.Conn.SetReadDeadline(early); err != nil {
-		return 0, err
-	}
-	n, err := c.Conn.Read(p)
-	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-		c.bodies.release()
-		if err := c.Conn.SetReadDeadline(c.rwant); err != nil {
+	if t := earliest(parkAt, probe); !t.IsZero() && (c.rwant.IsZero() || t.Before(c.rwant)) &&
+		(c.rset.IsZero() || c.rset.After(t) || t.Sub(c.rset) >= parkAfter/2) {
+		if err := c.setRead(t); err != nil {
 			return 0, err
 		}
-		return c.Conn.Read(p)
 	}
-	c.bodies.pending = false
-	if derr := c.Conn.SetReadDeadline(c.rwant); err == nil {
-		err = derr
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.bodies.pending = false
+			return n, err
+		}
+		now := time.Now()
+		if !c.rwant.IsZero() && !now.Before(c.rwant) {
+			return n, err // the deadline asked for
+		}
+		if !probe.IsZero() && !now.Before(probe) {
+			c.bodies.release()
+			probe = time.Time{}
+		}
+		if !parkAt.IsZero() && !now.Before(parkAt) {
+			return c.parkNow()
+		}
+		next := earliest(parkAt, probe)
+		if next.IsZero() || !c.rwant.IsZero() && c.rwant.Before(next) {
+			next = c.rwant
+		}
+		if err := c.setRead(next); err != nil {
+			return 0, err
+		}
 	}
-	return n, err
+}
+
+// earliest returns the earlier of a and b that is set, or zero.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// Close parks a connection whose Read parked it, and otherwise closes it.
+func (c *tlsServerConn) Close() error {
+	if c.parking.Load() && c.park(c.rwant) {
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+// unparked readies c to be served again.
+func (c *tlsServerConn) unparked() {
+	c.rwant = time.Time{}
+	c.setRead(time.Time{}) //nolint:errcheck // a closed socket fails the next read
+}
+
+// closeNow closes a parked connection.
+func (c *tlsServerConn) closeNow() {
+	c.Conn.Close() //nolint:errcheck // closing an idle connection
 }
 
 // tlsConnOf returns the TLS connection c is or wraps.

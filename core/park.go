@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -38,6 +39,41 @@ var parkAfter = time.Second
 // errParked is what the Read of a connection being parked returns.
 var errParked = errors.New("idle keep-alive connection parked")
 
+// parker is the parking state of an accepted connection: serverConn
+// (plain TCP) and tlsServerConn embed it.
+type parker struct {
+	conn    parkedConn      // the connection it is part of
+	parks   *parkSet        // the listener's set; nil: never parks
+	sock    syscall.RawConn // the connection's socket
+	idleFor time.Duration   // the server's idle timeout
+
+	// parkable is set once fasthttp serves the connection as accepted,
+	// unwrapped; between is set from the end of a response (StateIdle) to
+	// the start of the next request (StateActive); parking from the Read
+	// that ends fasthttp's loop to the Close that parks; sleepNext from
+	// that Close to StateClosed, which starts the wait.
+	parkable, between  bool
+	parking, sleepNext atomic.Bool
+
+	// While parked (guarded by the set's mu; fd set once): the socket,
+	// whether the set's epoll instance has it, the idle deadline and the
+	// set's deadline-ordered list.
+	fd                 int
+	hasFD, inEpoll     bool
+	parkDeadline       time.Time
+	parkPrev, parkNext *parker
+	peekBuf            [1]byte
+	peekErr            error
+}
+
+// parkedConn is a connection that parks: fasthttp serves it again as it
+// is, after unparked; closeNow closes it for good.
+type parkedConn interface {
+	net.Conn
+	unparked()
+	closeNow()
+}
+
 // testHookParked, testHookUnparked and testHookParkClosed, when set by a
 // test, run when a connection was parked, when it goes back to fasthttp,
 // and when the set closed it (the client closed it, or it stayed idle).
@@ -53,11 +89,11 @@ type parkSet struct {
 	epRaw syscall.RawConn
 
 	mu    sync.Mutex
-	conns map[int]*serverConn // by socket
+	conns map[int]*parker // by socket
 	// first and last list the parked connections that have an idle
 	// deadline, in park order, which is deadline order: a listener's
 	// connections share one idle timeout.
-	first, last *serverConn
+	first, last *parker
 	deadline    time.Time     // the waiter's, set under mu
 	waiting     bool          // the waiter started
 	done        chan struct{} // closed when the waiter ends
@@ -88,26 +124,27 @@ func newParkSet(serve func(net.Conn) error) *parkSet {
 		ep.Close() //nolint:errcheck // giving up on it
 		return nil
 	}
-	s := &parkSet{serve: serve, ep: ep, epRaw: raw, conns: make(map[int]*serverConn), done: make(chan struct{})}
+	s := &parkSet{serve: serve, ep: ep, epRaw: raw, conns: make(map[int]*parker), done: make(chan struct{})}
 	s.step = s.poll
 	return s
 }
 
-// add parks c, or reports false once the set is closed.
-func (s *parkSet) add(c *serverConn) bool {
+// add parks c until idle (the idle deadline fasthttp asked for), or
+// reports false once the set is closed.
+func (s *parkSet) add(c *parker, idle time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
 	if !c.hasFD {
-		c.raw.Control(func(fd uintptr) { c.fd, c.hasFD = int(fd), true }) //nolint:errcheck // hasFD set unless closed
+		c.sock.Control(func(fd uintptr) { c.fd, c.hasFD = int(fd), true }) //nolint:errcheck // hasFD set unless closed
 		if !c.hasFD {
 			return false
 		}
 	}
 	s.conns[c.fd] = c
-	c.parkDeadline = c.rwant // the idle deadline fasthttp asked for
+	c.parkDeadline = idle
 	if !c.parkDeadline.IsZero() {
 		c.parkPrev, c.parkNext = s.last, nil
 		if s.last != nil {
@@ -122,7 +159,7 @@ func (s *parkSet) add(c *serverConn) bool {
 
 // arm starts the wait for c's next bytes, once fasthttp is done with it
 // (StateClosed).
-func (s *parkSet) arm(c *serverConn) {
+func (s *parkSet) arm(c *parker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns[c.fd] != c {
@@ -137,7 +174,7 @@ func (s *parkSet) arm(c *serverConn) {
 	s.epRaw.Control(func(epfd uintptr) { err = syscall.EpollCtl(int(epfd), op, c.fd, &ev) }) //nolint:errcheck // err set
 	if err != nil {
 		s.takeLocked(c)
-		c.closeNow() // cannot wait for it: close it as idle
+		c.conn.closeNow() // cannot wait for it: close it as idle
 		return
 	}
 	c.inEpoll = true
@@ -157,7 +194,7 @@ func (s *parkSet) setDeadlineLocked(t time.Time) {
 }
 
 // takeLocked takes c out of the set.
-func (s *parkSet) takeLocked(c *serverConn) {
+func (s *parkSet) takeLocked(c *parker) {
 	delete(s.conns, c.fd)
 	if c.parkDeadline.IsZero() {
 		return
@@ -229,7 +266,7 @@ func (s *parkSet) dispatch() {
 		}
 		c.peekErr = nil
 		if c.peek(uintptr(fd)); c.peekErr != nil {
-			c.closeNow() // the client closed, or the socket failed
+			c.conn.closeNow() // the client closed, or the socket failed
 			if testHookParkClosed != nil {
 				testHookParkClosed()
 			}
@@ -244,16 +281,16 @@ func (s *parkSet) dispatch() {
 }
 
 // unpark serves c again, as a new connection.
-func (s *parkSet) unpark(c *serverConn) {
-	c.setRead(time.Time{}) //nolint:errcheck // fasthttp sets the deadlines it wants
-	s.serve(c)             //nolint:errcheck // as fasthttp's own workers: the connection is closed, or parked again
+func (s *parkSet) unpark(c *parker) {
+	c.conn.unparked()
+	s.serve(c.conn) //nolint:errcheck // as fasthttp's own workers: the connection is closed, or parked again
 }
 
 // sweep closes the connections whose idle deadline passed, and moves the
 // waiter's deadline to the next one.
 func (s *parkSet) sweep() {
 	now := time.Now()
-	var idle []*serverConn
+	var idle []*parker
 	s.mu.Lock()
 	for c := s.first; c != nil && !c.parkDeadline.After(now); c = s.first {
 		s.takeLocked(c)
@@ -266,7 +303,7 @@ func (s *parkSet) sweep() {
 	s.setDeadlineLocked(next)
 	s.mu.Unlock()
 	for _, c := range idle {
-		c.closeNow()
+		c.conn.closeNow()
 		if testHookParkClosed != nil {
 			testHookParkClosed()
 		}
@@ -293,7 +330,7 @@ func (s *parkSet) shut() bool {
 	s.mu.Unlock()
 	s.ep.Close() //nolint:errcheck // the waiter ends
 	for _, c := range conns {
-		c.closeNow()
+		c.conn.closeNow()
 	}
 	return waiting
 }
@@ -307,14 +344,14 @@ func (s *parkSet) len() int {
 
 // canPark reports whether the wait Read is starting is one for a new
 // request on a connection that may park.
-func (c *serverConn) canPark() bool {
+func (c *parker) canPark() bool {
 	return c.parks != nil && c.parkable && c.between
 }
 
 // parkTime returns when a wait for a new request that starts now parks:
 // parkAfter after it started, which is the idle deadline fasthttp has just
 // asked for less idleFor (no clock read on the request path).
-func (c *serverConn) parkTime(idle time.Time) time.Time {
+func (c *parker) parkTime(idle time.Time) time.Time {
 	if !idle.IsZero() && c.idleFor > 0 {
 		return idle.Add(parkAfter - c.idleFor)
 	}
@@ -323,7 +360,7 @@ func (c *serverConn) parkTime(idle time.Time) time.Time {
 
 // parkNow ends the Read of a connection to be parked: fasthttp's loop
 // ends, and its Close parks the connection.
-func (c *serverConn) parkNow() (int, error) {
+func (c *parker) parkNow() (int, error) {
 	c.parking.Store(true)
 	return 0, errParked
 }
@@ -333,8 +370,8 @@ func (c *serverConn) parkNow() (int, error) {
 // waits starts at StateClosed (parked), which fasthttp reports right
 // after Close in the same goroutine: the connection is fasthttp's until
 // then.
-func (c *serverConn) park() bool {
-	if !c.parking.CompareAndSwap(true, false) || !c.parks.add(c) {
+func (c *parker) park(idle time.Time) bool {
+	if !c.parking.CompareAndSwap(true, false) || !c.parks.add(c, idle) {
 		return false
 	}
 	c.sleepNext.Store(true)
@@ -342,7 +379,7 @@ func (c *serverConn) park() bool {
 }
 
 // parked starts the wait of a connection park took, at StateClosed.
-func (c *serverConn) parked() {
+func (c *parker) parked() {
 	if !c.sleepNext.CompareAndSwap(true, false) {
 		return
 	}
@@ -354,7 +391,7 @@ func (c *serverConn) parked() {
 
 // peek reports whether the socket of a parked connection has a byte to
 // read (left there) or an error (in peekErr).
-func (c *serverConn) peek(fd uintptr) bool {
+func (c *parker) peek(fd uintptr) bool {
 	for {
 		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
@@ -370,6 +407,12 @@ func (c *serverConn) peek(fd uintptr) bool {
 		}
 		return true
 	}
+}
+
+// unparked readies c to be served again: fasthttp sets the deadlines it
+// wants.
+func (c *serverConn) unparked() {
+	c.setRead(time.Time{}) //nolint:errcheck // a closed socket fails the next read
 }
 
 // closeNow closes the socket of a parked connection.

@@ -1,8 +1,11 @@
 package core
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -52,9 +55,27 @@ func waitEvent(t *testing.T, ch chan struct{}, what string) {
 // the address and the park set.
 func serveParking(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler) (string, *parkSet) {
 	t.Helper()
+	return serveParkingWrapped(t, srv, h, nil)
+}
+
+// serveParkingWrapped is serveParking with the listener wrapped (TLS).
+func serveParkingWrapped(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler, wrap func(net.Listener) net.Listener) (string, *parkSet) {
+	t.Helper()
 	srv.ConnState = connState
 	ps := newParkSet(srv.ServeConn)
-	return serveListener(t, srv, h, nil, ps), ps
+	return serveListener(t, srv, h, wrap, ps), ps
+}
+
+// dialTLSClient dials addr over TLS, trusting pki.
+func dialTLSClient(t *testing.T, addr string, pki *testPKI) *rawClient {
+	t.Helper()
+	c, err := tls.Dial("tcp4", addr, &tls.Config{RootCAs: pki.pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
+	return &rawClient{t: t, conn: c, br: bufio.NewReader(c)}
 }
 
 // TestIdleConnParks: a keep-alive connection idle for parkAfter leaves
@@ -215,4 +236,55 @@ func TestManyParkedConnections(t *testing.T) {
 	if got := ps.len(); got != 0 {
 		t.Fatalf("%d connections still parked after the idle timeout", got)
 	}
+}
+
+// TestIdleTLSConnParks: a TLS keep-alive connection idle for parkAfter
+// parks as a plain one does, with no goroutine of its own, and is served
+// again when its next request comes, over the same TLS session; past its
+// idle timeout the set closes it.
+func TestIdleTLSConnParks(t *testing.T) {
+	pki := newTestPKI(t)
+	parked, unparked := setParkHooks(t, time.Millisecond)
+	closed := setParkClosedHook(t, 4)
+	wrap := func(ln net.Listener) net.Listener {
+		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{pki.server}})
+	}
+	addr, ps := serveParkingWrapped(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody, wrap)
+	c := dialTLSClient(t, addr, pki)
+	for i, size := range []int{10, 100 << 10, 0} {
+		c.send("GET", "/size/"+strconv.Itoa(size), nil)
+		if status, body := c.recv(); status != 200 || len(body) != size {
+			t.Fatalf("round %d: GET /size/%d: %d, %d bytes", i, size, status, len(body))
+		}
+		waitEvent(t, parked, "park after an idle wait")
+		if n := ps.len(); n != 1 {
+			t.Fatalf("round %d: %d connections parked; want 1", i, n)
+		}
+		if g := goroutinesIn("fastgate/core.(*tlsServerConn)"); g != 0 {
+			t.Fatalf("round %d: %d goroutines in tlsServerConn code with the connection parked; want 0", i, g)
+		}
+		post := bytes.Repeat([]byte{'a' + byte(i)}, 40<<10)
+		c.send("POST", "/echo", post)
+		if status, body := c.recv(); status != 200 || !bytes.Equal(body, post) {
+			t.Fatalf("round %d: POST after the park: %d, %d bytes", i, status, len(body))
+		}
+		waitEvent(t, unparked, "unpark")
+		waitEvent(t, parked, "park after the POST")
+		c.send("GET", "/size/7", nil)
+		if status, body := c.recv(); status != 200 || len(body) != 7 {
+			t.Fatalf("round %d: GET /size/7: %d, %d bytes", i, status, len(body))
+		}
+		waitEvent(t, unparked, "unpark")
+	}
+
+	// Idle past the timeout: the set closes it.
+	short, _ := serveParkingWrapped(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 300 * time.Millisecond}, sizedBody, wrap)
+	c2 := dialTLSClient(t, short, pki)
+	c2.send("GET", "/size/10", nil)
+	c2.recv()
+	waitEvent(t, parked, "park")
+	if b, err := c2.br.ReadByte(); err != io.EOF {
+		t.Fatalf("a parked TLS connection past its idle timeout: read %q, %v; want EOF", b, err)
+	}
+	waitEvent(t, closed, "close at the idle timeout")
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,14 +60,15 @@ func (l waitFirstListener) Accept() (net.Conn, error) {
 		return c, err
 	}
 	if tc, ok := c.(*tls.Conn); ok {
-		return &tlsServerConn{Conn: tc}, nil
+		return newTLSServerConn(tc, l.parks, l.idleFor), nil
 	}
 	tc, raw, ok := rawTCP(c)
 	if !ok {
 		return c, nil
 	}
-	sc := &serverConn{TCPConn: tc, raw: raw, idleFor: l.idleFor, parks: l.parks}
+	sc := &serverConn{TCPConn: tc, raw: raw}
 	sc.step = sc.run
+	sc.conn, sc.parks, sc.sock, sc.idleFor = sc, l.parks, raw, l.idleFor
 	return sc, nil
 }
 
@@ -97,9 +97,8 @@ type serverConn struct {
 	plain bool
 	// armed is set when fasthttp set the idle read deadline with a
 	// response held: the next Read writes it and waits.
-	armed   bool
-	idle    time.Time // the idle deadline fasthttp asked for
-	idleFor time.Duration
+	armed bool
+	idle  time.Time // the idle deadline fasthttp asked for
 
 	// The deadlines asked for (want) and set on the socket (set); eager
 	// keeps them equal.
@@ -111,27 +110,7 @@ type serverConn struct {
 	// request lasts waitProbe (idlebody.go).
 	bodies idleBodies
 
-	// Parking (park.go): parks is the listener's set (nil: never);
-	// parkable is set once fasthttp serves the connection as accepted,
-	// unwrapped; between is set from the end of a response (StateIdle)
-	// to the start of the next request (StateActive); parking from the
-	// Read that ends fasthttp's loop to the Close that parks.
-	parks    *parkSet
-	parkable bool
-	between  bool
-	parking  atomic.Bool
-	// sleepNext is set by the Close that parked, until StateClosed
-	// starts the wait.
-	sleepNext atomic.Bool
-	// While parked (guarded by the set's mu but fd, set once): the
-	// socket, whether the set's epoll instance has it, the idle deadline
-	// and the set's deadline-ordered list.
-	fd                 int
-	hasFD, inEpoll     bool
-	parkDeadline       time.Time
-	parkPrev, parkNext *serverConn
-	peekBuf            [1]byte
-	peekErr            error
+	parker // parking (park.go)
 
 	mu     sync.Mutex // held, off and closed; Close may come from Shutdown
 	held   *heldBuf
@@ -168,6 +147,9 @@ func holdResponse(ctx *fasthttp.RequestCtx) {
 		sc.holdNext = !ctx.Response.IsBodyStream() && !ctx.Hijacked()
 		sc.bodies.served(ctx)
 		sc.parkable = true
+	} else if tc, ok := ctx.Conn().(*tlsServerConn); ok {
+		tc.bodies.served(ctx)
+		tc.parkable = !ctx.Hijacked()
 	} else if b := bodiesOf(ctx.Conn()); b != nil {
 		b.served(ctx)
 	}
@@ -591,7 +573,7 @@ func (c *serverConn) CloseWrite() error {
 // Close writes what is held (the last response of a connection fasthttp
 // closes, or one Shutdown closes as idle), then closes.
 func (c *serverConn) Close() error {
-	if c.parking.Load() && c.park() {
+	if c.parking.Load() && c.park(c.rwant) {
 		return nil
 	}
 	c.mu.Lock()
