@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"net"
@@ -54,13 +53,7 @@ func serveBigBodies(t *testing.T, probe time.Duration, released chan struct{}, p
 	if pki == nil {
 		return dialRawClient(t, addr)
 	}
-	c, err := tls.Dial("tcp4", addr, &tls.Config{RootCAs: pki.pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck
-	return &rawClient{t: t, conn: c, br: bufio.NewReader(c)}
+	return dialTLSClient(t, addr, pki)
 }
 
 // waitReleased waits for the connection to give its bodies back; the bound

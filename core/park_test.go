@@ -85,8 +85,16 @@ func dialTLSClient(t *testing.T, addr string, pki *testPKI) *rawClient {
 func TestIdleConnParks(t *testing.T) {
 	parked, unparked := setParkHooks(t, time.Millisecond)
 	addr, ps := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody)
-	c := dialRawClient(t, addr)
-	for i, size := range []int{10, 100 << 10, 1000, 70 << 10, 0} {
+	parkRounds(t, dialRawClient(t, addr), ps, parked, unparked, []int{10, 100 << 10, 1000, 70 << 10, 0}, 5000, "serverConn")
+}
+
+// parkRounds runs, on c, a round per size: a GET of that size, a park, a
+// POST of postSize that unparks, a park, a small GET that unparks. While
+// parked, the connection is ps's only one, and no goroutine is in the
+// code of its type (serverConn, tlsServerConn).
+func parkRounds(t *testing.T, c *rawClient, ps *parkSet, parked, unparked chan struct{}, sizes []int, postSize int, connType string) {
+	t.Helper()
+	for i, size := range sizes {
 		c.send("GET", "/size/"+strconv.Itoa(size), nil)
 		if status, body := c.recv(); status != 200 || len(body) != size {
 			t.Fatalf("round %d: GET /size/%d: %d, %d bytes", i, size, status, len(body))
@@ -95,7 +103,10 @@ func TestIdleConnParks(t *testing.T) {
 		if n := ps.len(); n != 1 {
 			t.Fatalf("round %d: %d connections parked; want 1", i, n)
 		}
-		post := bytes.Repeat([]byte{'a' + byte(i)}, 5000)
+		if g := goroutinesIn("fastgate/core.(*" + connType + ")"); g != 0 {
+			t.Fatalf("round %d: %d goroutines in %s code with the connection parked; want 0", i, g, connType)
+		}
+		post := bytes.Repeat([]byte{'a' + byte(i)}, postSize)
 		c.send("POST", "/echo", post)
 		if status, body := c.recv(); status != 200 || !bytes.Equal(body, post) {
 			t.Fatalf("round %d: POST after the park: %d, %d bytes", i, status, len(body))
@@ -250,32 +261,7 @@ func TestIdleTLSConnParks(t *testing.T) {
 		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{pki.server}})
 	}
 	addr, ps := serveParkingWrapped(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody, wrap)
-	c := dialTLSClient(t, addr, pki)
-	for i, size := range []int{10, 100 << 10, 0} {
-		c.send("GET", "/size/"+strconv.Itoa(size), nil)
-		if status, body := c.recv(); status != 200 || len(body) != size {
-			t.Fatalf("round %d: GET /size/%d: %d, %d bytes", i, size, status, len(body))
-		}
-		waitEvent(t, parked, "park after an idle wait")
-		if n := ps.len(); n != 1 {
-			t.Fatalf("round %d: %d connections parked; want 1", i, n)
-		}
-		if g := goroutinesIn("fastgate/core.(*tlsServerConn)"); g != 0 {
-			t.Fatalf("round %d: %d goroutines in tlsServerConn code with the connection parked; want 0", i, g)
-		}
-		post := bytes.Repeat([]byte{'a' + byte(i)}, 40<<10)
-		c.send("POST", "/echo", post)
-		if status, body := c.recv(); status != 200 || !bytes.Equal(body, post) {
-			t.Fatalf("round %d: POST after the park: %d, %d bytes", i, status, len(body))
-		}
-		waitEvent(t, unparked, "unpark")
-		waitEvent(t, parked, "park after the POST")
-		c.send("GET", "/size/7", nil)
-		if status, body := c.recv(); status != 200 || len(body) != 7 {
-			t.Fatalf("round %d: GET /size/7: %d, %d bytes", i, status, len(body))
-		}
-		waitEvent(t, unparked, "unpark")
-	}
+	parkRounds(t, dialTLSClient(t, addr, pki), ps, parked, unparked, []int{10, 100 << 10, 0}, 40<<10, "tlsServerConn")
 
 	// Idle past the timeout: the set closes it.
 	short, _ := serveParkingWrapped(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 300 * time.Millisecond}, sizedBody, wrap)
