@@ -20,7 +20,8 @@ import (
 // allocated again, and the garbage collector ran all the time).
 //
 // So a connection gives back only body buffers larger than maxIdleBody, and
-// only once it has waited waitProbe for its next request: a busy connection
+// only once it has waited waitProbe for its next request (parkAfter for one
+// that may park, when it parks: one timer per idle wait): a busy connection
 // keeps them, an idle one holds at most maxIdleBody per direction. The
 // server's ConnState hook tells the connection when its response is done
 // (StateIdle) and when the next request starts (StateActive); the
@@ -171,7 +172,8 @@ func (c *tlsServerConn) setRead(t time.Time) error {
 }
 
 // Read waits for a new request at most waitProbe before it gives back
-// pending bodies and parkAfter before it parks the connection; a socket
+// pending bodies, or parkAfter before it gives them back and parks the
+// connection when it may park; a socket
 // deadline that fires before the one asked for moves on to it. A
 // timed-out read leaves a TLS connection usable (the error is temporary),
 // and one that read nothing leaves nothing buffered in it: what comes
@@ -181,8 +183,8 @@ func (c *tlsServerConn) Read(p []byte) (int, error) {
 	if c.canPark() {
 		parkAt = c.parkTime(c.rwant)
 	}
-	if c.bodies.pending {
-		probe = time.Now().Add(waitProbe)
+	if c.bodies.pending && parkAt.IsZero() {
+		probe = time.Now().Add(waitProbe) // one that parks gives them back then
 	}
 	if t := earliest(parkAt, probe); !t.IsZero() && (c.rwant.IsZero() || t.Before(c.rwant)) &&
 		(c.rset.IsZero() || c.rset.After(t) || t.Sub(c.rset) >= parkAfter/2) {
@@ -205,6 +207,7 @@ func (c *tlsServerConn) Read(p []byte) (int, error) {
 			probe = time.Time{}
 		}
 		if !parkAt.IsZero() && !now.Before(parkAt) {
+			c.bodies.release()
 			return c.parkNow()
 		}
 		next := earliest(parkAt, probe)

@@ -29,7 +29,9 @@ import (
 // has a probe deadline (waitProbe): when it expires the connection reads
 // anyway under the idle deadline fasthttp asked for, and one that finds a
 // request already there goes back to plain reads for good. A pipelining
-// client waits waitProbe once; a closed client is seen waitProbe late.
+// client waits waitProbe once; a closed client is seen waitProbe late. A
+// connection that may park probes when it parks (parkAfter): one timer
+// per idle wait, not two.
 
 // waitProbe bounds the write-then-wait before a plain read checks for a
 // request whose readiness the wait could have missed.
@@ -340,8 +342,8 @@ func (c *serverConn) readNow(p []byte) (int, error) {
 		parkAt = c.parkTime(c.rwant)
 	}
 	t := parkAt
-	if c.bodies.pending {
-		t = time.Now().Add(waitProbe)
+	if c.bodies.pending && parkAt.IsZero() {
+		t = time.Now().Add(waitProbe) // one that parks gives them back then
 	}
 	if err := c.earlier(t); err != nil {
 		return 0, err
@@ -396,10 +398,16 @@ func (c *serverConn) parkDue(parkAt time.Time) bool {
 // the probe deadline, then the idle one.
 func (c *serverConn) waitRead(p []byte) (int, error) {
 	idle := c.idle
-	var probe time.Time
-	if c.idleFor > waitProbe && !idle.IsZero() {
+	var parkAt, probe time.Time
+	if c.canPark() {
+		parkAt = c.parkTime(idle)
+	}
+	switch {
+	case !parkAt.IsZero() && (idle.IsZero() || parkAt.Before(idle)):
+		probe = parkAt // it probes, then parks: one wake, not two
+	case c.idleFor > waitProbe && !idle.IsZero():
 		probe = idle.Add(waitProbe - c.idleFor)
-	} else {
+	default:
 		probe = time.Now().Add(waitProbe)
 		if !idle.IsZero() && idle.Before(probe) {
 			probe = idle
@@ -408,10 +416,6 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 	probing := !probe.Equal(idle)
 	if err := c.askRead(probe); err != nil {
 		return 0, err
-	}
-	var parkAt time.Time
-	if c.canPark() {
-		parkAt = c.parkTime(idle)
 	}
 	phase := phaseWrite
 	for {
