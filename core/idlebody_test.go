@@ -33,6 +33,12 @@ func bigBodies(ctx *fasthttp.RequestCtx) {
 // connState), over TLS when cert is set, and returns a client connection.
 // waitProbe and the release hook are set before the server starts.
 func serveBigBodies(t *testing.T, probe time.Duration, released chan struct{}, pki *testPKI) *rawClient {
+	return serveBigBodiesParking(t, probe, released, pki, false)
+}
+
+// serveBigBodiesParking is serveBigBodies with parking when park is set
+// (parkAfter and the park hooks set before).
+func serveBigBodiesParking(t *testing.T, probe time.Duration, released chan struct{}, pki *testPKI, park bool) *rawClient {
 	setWaitProbe(t, probe)
 	old := testHookBodiesReleased
 	testHookBodiesReleased = func() {
@@ -49,7 +55,11 @@ func serveBigBodies(t *testing.T, probe time.Duration, released chan struct{}, p
 		}
 	}
 	srv := &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second, ConnState: connState}
-	addr := serveWaitFirst(t, srv, bigBodies, wrap)
+	var parks *parkSet
+	if park {
+		parks = newParkSet(srv.ServeConn)
+	}
+	addr := serveListener(t, srv, bigBodies, wrap, parks)
 	if pki == nil {
 		return dialRawClient(t, addr)
 	}
@@ -125,6 +135,43 @@ func TestIdleConnGivesBackLargeBodies(t *testing.T) {
 			c.recv()
 			if _, resp := c.caps(); resp < 200<<10 {
 				t.Fatalf("a busy connection kept a %d-byte response buffer; want the 200 KB one", resp)
+			}
+		})
+	}
+}
+
+// TestParkingConnGivesBackBodiesOnce: a connection that may park (whose
+// wait probes when it parks, not at waitProbe) still gives its large
+// bodies back: once, by the time it parks, and small ones never. Over
+// plain TCP and TLS.
+func TestParkingConnGivesBackBodiesOnce(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, tc := range []struct {
+		name string
+		pki  *testPKI
+	}{{"tcp", nil}, {"tls", pki}} {
+		t.Run(tc.name, func(t *testing.T) {
+			parked, unparked := setParkHooks(t, 50*time.Millisecond)
+			released := make(chan struct{}, 16)
+			c := serveBigBodiesParking(t, time.Millisecond, released, tc.pki, true)
+			for round := range 2 {
+				c.send("GET", "/big", nil)
+				if _, body := c.recv(); len(body) != 200<<10 {
+					t.Fatalf("round %d: GET /big: %d bytes", round, len(body))
+				}
+				waitEvent(t, parked, "park after an idle wait")
+				if n := len(released); n != 1 {
+					t.Fatalf("round %d: bodies given back %d times by the time the connection parked; want once", round, n)
+				}
+				<-released
+				if req, resp := c.caps(); req > maxIdleBody || resp > maxIdleBody {
+					t.Fatalf("round %d: after the park the connection kept request %d, response %d bytes; want at most %d", round, req, resp, maxIdleBody)
+				}
+				waitEvent(t, unparked, "unpark")
+				waitEvent(t, parked, "park after /caps")
+				if n := len(released); n != 0 {
+					t.Fatalf("round %d: small bodies given back %d times; want none", round, n)
+				}
 			}
 		})
 	}
