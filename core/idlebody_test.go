@@ -88,16 +88,23 @@ func (c *rawClient) caps() (req, resp int) {
 	return req, resp
 }
 
+// transport is plain TCP (pki nil) or TLS trusting pki.
+type transport struct {
+	name string
+	pki  *testPKI
+}
+
+// transports are the ways a client reaches the server: plain TCP and TLS.
+func transports(t *testing.T) []transport {
+	return []transport{{"tcp", nil}, {"tls", newTestPKI(t)}}
+}
+
 // TestIdleConnGivesBackLargeBodies: a keep-alive connection that waits
 // waitProbe for its next request gives back body buffers larger than
 // maxIdleBody; one whose next request comes sooner keeps them and reuses
 // them. Over plain TCP and TLS.
 func TestIdleConnGivesBackLargeBodies(t *testing.T) {
-	pki := newTestPKI(t)
-	for _, tc := range []struct {
-		name string
-		pki  *testPKI
-	}{{"tcp", nil}, {"tls", pki}} {
+	for _, tc := range transports(t) {
 		t.Run(tc.name+"/idle", func(t *testing.T) {
 			released := make(chan struct{}, 16)
 			c := serveBigBodies(t, time.Millisecond, released, tc.pki)
@@ -145,11 +152,7 @@ func TestIdleConnGivesBackLargeBodies(t *testing.T) {
 // bodies back: once, by the time it parks, and small ones never. Over
 // plain TCP and TLS.
 func TestParkingConnGivesBackBodiesOnce(t *testing.T) {
-	pki := newTestPKI(t)
-	for _, tc := range []struct {
-		name string
-		pki  *testPKI
-	}{{"tcp", nil}, {"tls", pki}} {
+	for _, tc := range transports(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			parked, unparked := setParkHooks(t, 50*time.Millisecond)
 			released := make(chan struct{}, 16)
