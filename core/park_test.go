@@ -88,16 +88,21 @@ func TestIdleConnParks(t *testing.T) {
 	parkRounds(t, dialRawClient(t, addr), ps, parked, unparked, []int{10, 100 << 10, 1000, 70 << 10, 0}, 5000, "serverConn")
 }
 
-// parkRounds runs, on c, a round per size: a GET of that size, a park, a
-// POST of postSize that unparks, a park, a small GET that unparks. While
-// parked, the connection is ps's only one, and no goroutine is in the
-// code of its type (serverConn, tlsServerConn).
+// parkRounds runs, on c, a round per size: a GET of that size (which
+// unparks after the first round), a park, a POST of postSize that
+// unparks, a park, a small GET that unparks, a park. Every event is waited
+// for in turn, so that each check sees the park it follows. While parked,
+// the connection is ps's only one, and no goroutine is in the code of its
+// type (serverConn, tlsServerConn).
 func parkRounds(t *testing.T, c *rawClient, ps *parkSet, parked, unparked chan struct{}, sizes []int, postSize int, connType string) {
 	t.Helper()
 	for i, size := range sizes {
 		c.send("GET", "/size/"+strconv.Itoa(size), nil)
 		if status, body := c.recv(); status != 200 || len(body) != size {
 			t.Fatalf("round %d: GET /size/%d: %d, %d bytes", i, size, status, len(body))
+		}
+		if i > 0 {
+			waitEvent(t, unparked, "unpark")
 		}
 		waitEvent(t, parked, "park after an idle wait")
 		if n := ps.len(); n != 1 {
@@ -118,6 +123,7 @@ func parkRounds(t *testing.T, c *rawClient, ps *parkSet, parked, unparked chan s
 			t.Fatalf("round %d: GET /size/7: %d, %d bytes", i, status, len(body))
 		}
 		waitEvent(t, unparked, "unpark")
+		waitEvent(t, parked, "park after the small GET")
 	}
 }
 
