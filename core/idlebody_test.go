@@ -162,6 +162,9 @@ func TestParkingConnGivesBackBodiesOnce(t *testing.T) {
 				if _, body := c.recv(); len(body) != 200<<10 {
 					t.Fatalf("round %d: GET /big: %d bytes", round, len(body))
 				}
+				if round > 0 {
+					waitEvent(t, unparked, "unpark")
+				}
 				waitEvent(t, parked, "park after an idle wait")
 				if n := len(released); n != 1 {
 					t.Fatalf("round %d: bodies given back %d times by the time the connection parked; want once", round, n)
