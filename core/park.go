@@ -353,9 +353,25 @@ func (c *parker) canPark() bool {
 // asked for less idleFor (no clock read on the request path).
 func (c *parker) parkTime(idle time.Time) time.Time {
 	if !idle.IsZero() && c.idleFor > 0 {
-		return idle.Add(parkAfter - c.idleFor)
+		return parkTick(idle.Add(parkAfter - c.idleFor))
 	}
-	return time.Now().Add(parkAfter)
+	return parkTick(time.Now().Add(parkAfter))
+}
+
+// parkTick rounds t up to the next multiple of parkAfter/4 on the clock,
+// so that the connections that went idle within the same quarter park at
+// the same instant: one wake of the runtime parks them all. With many
+// clients that each send a request now and then, a wake of its own per
+// park cost more than the park itself.
+func parkTick(t time.Time) time.Time {
+	g := int64(parkAfter / 4)
+	if g <= 0 {
+		return t
+	}
+	if r := t.UnixNano() % g; r != 0 {
+		t = t.Add(time.Duration(g - r)) // Add keeps the monotonic reading
+	}
+	return t
 }
 
 // parkNow ends the Read of a connection to be parked: fasthttp's loop

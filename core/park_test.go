@@ -127,6 +127,32 @@ func parkRounds(t *testing.T, c *rawClient, ps *parkSet, parked, unparked chan s
 	}
 }
 
+// TestParkTick: park times are rounded up to a quarter of parkAfter on the
+// clock, never earlier than asked, so that connections idle since about
+// the same time park together; the monotonic reading stays.
+func TestParkTick(t *testing.T) {
+	q := parkAfter / 4
+	base := time.Now()
+	for _, off := range []time.Duration{0, time.Nanosecond, 7 * time.Millisecond, q - 1, q, q + 1, 3*q + 11} {
+		in := base.Add(off)
+		got := parkTick(in)
+		if got.Before(in) || got.Sub(in) >= q {
+			t.Fatalf("parkTick(base+%v) = base+%v; want within a quarter after", off, got.Sub(base))
+		}
+		if got.UnixNano()%int64(q) != 0 {
+			t.Fatalf("parkTick(base+%v) = %v, not on a quarter", off, got)
+		}
+		if got.String() == got.Round(0).String() {
+			t.Fatalf("parkTick(base+%v) lost the monotonic reading", off)
+		}
+	}
+	// Two connections idle within one quarter park at the same instant.
+	start := parkTick(base)
+	if a, b := parkTick(start.Add(time.Millisecond)), parkTick(start.Add(q-time.Millisecond)); !a.Equal(b) {
+		t.Fatalf("idle 1 ms and %v after a quarter's start: parks at %v and %v; want the same", q-time.Millisecond, a, b)
+	}
+}
+
 // TestParkedConnIdleTimeout: a parked connection is closed when the idle
 // timeout fasthttp asked for passes; Shutdown closes the others.
 func TestParkedConnIdleTimeout(t *testing.T) {
