@@ -79,6 +79,10 @@ type parkedConn interface {
 // and when the set closed it (the client closed it, or it stayed idle).
 var testHookParked, testHookUnparked, testHookParkClosed func()
 
+// testHookUnparkIdle, when set by a test before its park set is made, runs
+// when an unpark worker of that set waits for its next connection.
+var testHookUnparkIdle func()
+
 // parkSet is a listener's parked connections. They cost no goroutine:
 // one waiter per set waits on an epoll instance of its own, itself on
 // Go's poller, where each parked socket is registered one-shot for its
@@ -97,7 +101,14 @@ type parkSet struct {
 	deadline    time.Time     // the waiter's, set under mu
 	waiting     bool          // the waiter started
 	done        chan struct{} // closed when the waiter ends
-	closed      bool
+	// work hands an unparked connection to an idle unpark worker (one
+	// waiting on it); quit, closed with the set, ends the idle ones.
+	work chan *parker
+	quit chan struct{}
+	// onIdleWorker is testHookUnparkIdle when the set was made: workers
+	// outlive their set a little, and must not read a later test's hook.
+	onIdleWorker func()
+	closed       bool
 
 	// The waiter's own.
 	events [64]syscall.EpollEvent
@@ -124,7 +135,8 @@ func newParkSet(serve func(net.Conn) error) *parkSet {
 		ep.Close() //nolint:errcheck // giving up on it
 		return nil
 	}
-	s := &parkSet{serve: serve, ep: ep, epRaw: raw, conns: make(map[int]*parker), done: make(chan struct{})}
+	s := &parkSet{serve: serve, ep: ep, epRaw: raw, conns: make(map[int]*parker), done: make(chan struct{}),
+		work: make(chan *parker), quit: make(chan struct{}), onIdleWorker: testHookUnparkIdle}
 	s.step = s.poll
 	return s
 }
@@ -275,15 +287,42 @@ func (s *parkSet) dispatch() {
 		if testHookUnparked != nil {
 			testHookUnparked()
 		}
-		go s.unpark(c)
+		select {
+		case s.work <- c:
+		default:
+			go s.unparkWorker(c)
+		}
 	}
 	s.nev = 0
 }
 
-// unpark serves c again, as a new connection.
-func (s *parkSet) unpark(c *parker) {
-	c.conn.unparked()
-	s.serve(c.conn) //nolint:errcheck // as fasthttp's own workers: the connection is closed, or parked again
+// unparkWorkerIdle is how long an unpark worker waits for its next
+// connection before it ends (fasthttp's idle workers wait as long).
+const unparkWorkerIdle = 10 * time.Second
+
+// unparkWorker serves c again, as a new connection, then each one handed
+// to it while it waits, until it has waited unparkWorkerIdle for none or
+// the set closes. A worker keeps the stack the request path grew: a
+// goroutine per unpark grew its own afresh, copying it three or four
+// times, which cost more than the rest of the unpark.
+func (s *parkSet) unparkWorker(c *parker) {
+	idle := time.NewTimer(unparkWorkerIdle)
+	defer idle.Stop()
+	for {
+		c.conn.unparked()
+		s.serve(c.conn) //nolint:errcheck // as fasthttp's own workers: the connection is closed, or parked again
+		idle.Reset(unparkWorkerIdle)
+		if s.onIdleWorker != nil {
+			s.onIdleWorker()
+		}
+		select {
+		case c = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.quit:
+			return
+		}
+	}
 }
 
 // sweep closes the connections whose idle deadline passed, and moves the
@@ -322,6 +361,9 @@ func (s *parkSet) close() {
 // waiter was started.
 func (s *parkSet) shut() bool {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.quit) // the idle unpark workers end
+	}
 	s.closed = true
 	conns := s.conns
 	s.conns = nil

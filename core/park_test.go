@@ -127,6 +127,34 @@ func parkRounds(t *testing.T, c *rawClient, ps *parkSet, parked, unparked chan s
 	}
 }
 
+// TestUnparkWorkerReused: a connection unparked again and again is served
+// by the same unpark worker each time, one that went idle after serving
+// it before, not by a new goroutine per unpark.
+func TestUnparkWorkerReused(t *testing.T) {
+	parked, unparked := setParkHooks(t, time.Millisecond)
+	idle := make(chan struct{}, 64)
+	old := testHookUnparkIdle
+	testHookUnparkIdle = func() { idle <- struct{}{} }
+	t.Cleanup(func() { testHookUnparkIdle = old })
+	addr, _ := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody)
+	c := dialRawClient(t, addr)
+	c.send("GET", "/size/10", nil)
+	c.recv()
+	waitEvent(t, parked, "park")
+	for i := range 5 {
+		c.send("GET", "/size/"+strconv.Itoa(i), nil)
+		if status, body := c.recv(); status != 200 || len(body) != i {
+			t.Fatalf("round %d: %d, %d bytes", i, status, len(body))
+		}
+		waitEvent(t, unparked, "unpark")
+		waitEvent(t, parked, "park")
+		waitEvent(t, idle, "an idle unpark worker")
+		if g := goroutinesIn("fastgate/core.(*parkSet).unparkWorker"); g != 1 {
+			t.Fatalf("round %d: %d unpark workers; want the one, reused", i, g)
+		}
+	}
+}
+
 // TestParkTick: park times are rounded up to a quarter of parkAfter on the
 // clock, never earlier than asked, so that connections idle since about
 // the same time park together; the monotonic reading stays.
