@@ -20,24 +20,27 @@ import (
 func setParkHooks(t *testing.T, after time.Duration) (parked, unparked chan struct{}) {
 	t.Helper()
 	setWaitProbe(t, 5*time.Millisecond) // a held response's wait probes first
-	parked, unparked = make(chan struct{}, 64), make(chan struct{}, 64)
-	oldAfter, oldP, oldU := parkAfter, testHookParked, testHookUnparked
+	oldAfter := parkAfter
 	parkAfter = after
-	testHookParked = func() { parked <- struct{}{} }
-	testHookUnparked = func() { unparked <- struct{}{} }
-	t.Cleanup(func() { parkAfter, testHookParked, testHookUnparked = oldAfter, oldP, oldU })
-	return parked, unparked
+	t.Cleanup(func() { parkAfter = oldAfter })
+	return setHookChan(t, &testHookParked, 64), setHookChan(t, &testHookUnparked, 64)
+}
+
+// setHookChan sets *hook, for one test, to send on the channel it
+// returns (room for n values), and restores it after.
+func setHookChan(t *testing.T, hook *func(), n int) chan struct{} {
+	t.Helper()
+	ch := make(chan struct{}, n)
+	old := *hook
+	*hook = func() { ch <- struct{}{} }
+	t.Cleanup(func() { *hook = old })
+	return ch
 }
 
 // setParkClosedHook returns a channel that gets a value each time the
 // park set closes a connection, for one test.
 func setParkClosedHook(t *testing.T, n int) chan struct{} {
-	t.Helper()
-	closed := make(chan struct{}, n)
-	old := testHookParkClosed
-	testHookParkClosed = func() { closed <- struct{}{} }
-	t.Cleanup(func() { testHookParkClosed = old })
-	return closed
+	return setHookChan(t, &testHookParkClosed, n)
 }
 
 // waitEvent waits for one value of ch; the bound only turns a hang into a
@@ -132,10 +135,7 @@ func parkRounds(t *testing.T, c *rawClient, ps *parkSet, parked, unparked chan s
 // it before, not by a new goroutine per unpark.
 func TestUnparkWorkerReused(t *testing.T) {
 	parked, unparked := setParkHooks(t, time.Millisecond)
-	idle := make(chan struct{}, 64)
-	old := testHookUnparkIdle
-	testHookUnparkIdle = func() { idle <- struct{}{} }
-	t.Cleanup(func() { testHookUnparkIdle = old })
+	idle := setHookChan(t, &testHookUnparkIdle, 64)
 	addr, _ := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody)
 	c := dialRawClient(t, addr)
 	c.send("GET", "/size/10", nil)
