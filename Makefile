@@ -10,7 +10,7 @@ LOADGEN_FLAGS ?=
 BENCH_FLAGS ?=
 SRC_DIRS := cmd core lb limiter loadtest bench examples
 
-.PHONY: help build run test deps loadgen loadtest bench bench-micro fmt vet clean
+.PHONY: help build run test deps loadgen loadtest bench bench-micro pgo fmt vet clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ loadtest: build ## run SCENARIO=smoke|load|stress|spike|soak|reload-under-load|u
 
 bench: build ## fastgate vs nginx vs HAProxy on loopback (~3 min; BENCH_TIME=3s per run, BENCH_REPEAT=3); writes bench/results/
 	$(GO) run ./bench -bin $(BIN) $(BENCH_FLAGS)
+
+pgo: build ## regenerate cmd/fastgate/default.pgo, the CPU profile of fastgate under make bench's workloads that go build optimizes it with (~2 min)
+	$(GO) run ./bench -bin $(BIN) -pgo cmd/fastgate/default.pgo -time 10s
 
 bench-micro: ## Go benchmarks beside the code (-benchmem, RunParallel)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./core/... ./lb/... ./limiter/...

@@ -117,6 +117,9 @@ type config struct {
 	// phase. idleSettle is how long each half stays idle.
 	idleConns  int
 	idleSettle time.Duration
+	// pgo, when set, is where to write fastgate's CPU profile over the
+	// workloads (pgo.go) instead of measuring.
+	pgo string
 }
 
 // parseFlags reads the flags, with BENCH_TIME and BENCH_REPEAT as defaults.
@@ -160,8 +163,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.idleConns, "idle-conns", 2000, "client connections the idle-connection phase holds open on each of fastgate, nginx and HAProxy, before the workloads, to measure their resident memory per idle keep-alive connection; 0: no phase")
 	fs.DurationVar(&c.idleSettle, "idle-settle", 2*time.Second, "how long each half of the idle-connection phase's connections stays idle before the memory is read (fastgate parks a connection idle for 1s)")
 	fs.IntVar(&c.openMaxVUs, "open-max-vus", 2000, "most VUs (requests in flight, each on its own connection) of an open-model run; an arrival finding them all busy is dropped, its latency not counted. Lower keeps an overloaded generator from piling up connections, but hides the stalls the open model is there to count")
+	fs.StringVar(&c.pgo, "pgo", "", "instead of measuring, write to this file a CPU profile of fastgate under each workload for -time, merged (make pgo: cmd/fastgate/default.pgo, which go build uses for profile-guided optimization)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.pgo != "" {
+		// Only fastgate is profiled; nothing else is measured.
+		c.targets, c.idleConns, c.syscalls, c.wrk, c.openLoad = targetFastgate, 0, false, false, 0
 	}
 	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 || c.cores < 1 || c.gomaxprocs < 0 {
 		return nil, fmt.Errorf("bench: -repeat, -conns, -time and -cores must be positive")
@@ -211,6 +219,13 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer b.close()
+	if c.pgo != "" {
+		if err := b.profile(c.pgo); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return 0
+	}
 	res, err := b.run()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
