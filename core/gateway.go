@@ -200,10 +200,8 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	if idleFor <= 0 {
 		idleFor = g.srv.ReadTimeout
 	}
-	l := waitFirstListener{Listener: ln, idleFor: idleFor}
-	if g.srv.MaxRequestsPerConn == 0 {
-		l.parks = newParkSet(g.srv.ServeConn) // nil: no parking
-	}
+	l := waitFirstListener{Listener: ln, idleFor: idleFor, maxRequests: g.srv.MaxRequestsPerConn,
+		parks: newParkSet(g.srv.ServeConn)} // parks nil: no parking
 	if l.parks != nil {
 		g.mu.Lock()
 		g.parks = append(g.parks, l.parks)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/valyala/fasthttp"
 )
 
 // An idle keep-alive connection inside fasthttp's loop keeps a goroutine
@@ -27,10 +29,10 @@ import (
 // costs the socket and serverConn.
 //
 // Only a connection fasthttp serves as it was accepted parks (not through
-// max_conns_per_ip's or h2c's wrappers), and none when
-// server.max_requests_per_conn is set (ServeConn would count its requests
-// afresh). Shutdown closes parked connections as fasthttp closes idle
-// ones.
+// max_conns_per_ip's or h2c's wrappers). ServeConn counts a connection's
+// requests afresh each time it serves it again, so a connection that
+// parks counts its own for server.max_requests_per_conn (countRequest).
+// Shutdown closes parked connections as fasthttp closes idle ones.
 
 // parkAfter is how long a keep-alive connection waits for its next
 // request in fasthttp's loop before it is parked.
@@ -54,6 +56,10 @@ type parker struct {
 	// that Close to StateClosed, which starts the wait.
 	parkable, between  bool
 	parking, sleepNext atomic.Bool
+
+	// requests counts the requests served on the connection, across its
+	// parks; maxRequests is server.max_requests_per_conn (0: unlimited).
+	requests, maxRequests int
 
 	// While parked (guarded by the set's mu; fd set once): the socket,
 	// whether the set's epoll instance has it, the idle deadline and the
@@ -382,6 +388,16 @@ func (s *parkSet) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// countRequest counts the request whose response ctx holds: the one that
+// reaches maxRequests closes the connection (fasthttp's count of it
+// restarts with each unpark).
+func (c *parker) countRequest(ctx *fasthttp.RequestCtx) {
+	c.requests++
+	if c.maxRequests > 0 && c.requests >= c.maxRequests {
+		ctx.SetConnectionClose()
+	}
 }
 
 // canPark reports whether the wait Read is starting is one for a new

@@ -229,6 +229,32 @@ func TestGatewayParksIdleConnections(t *testing.T) {
 	}
 }
 
+// TestGatewayMaxRequestsPerConn: the gateway closes a connection after
+// server.max_requests_per_conn requests, parked between them or not.
+func TestGatewayMaxRequestsPerConn(t *testing.T) {
+	parked, _ := setParkHooks(t, time.Millisecond)
+	h := newTCPHarnessTop(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }, "", "server: {max_requests_per_conn: 2}\n")
+	for _, parkBetween := range []bool{true, false} {
+		c := dialRawClient(t, h.addr)
+		for i := 1; i <= 2; i++ {
+			c.send("GET", "/", nil)
+			var resp fasthttp.Response
+			if err := resp.Read(c.br); err != nil {
+				t.Fatalf("park between %v, request %d: %v", parkBetween, i, err)
+			}
+			if resp.StatusCode() != 200 || resp.ConnectionClose() != (i == 2) {
+				t.Fatalf("park between %v, request %d: %d, Connection: close %v", parkBetween, i, resp.StatusCode(), resp.ConnectionClose())
+			}
+			if parkBetween && i == 1 {
+				waitEvent(t, parked, "park")
+			}
+		}
+		if _, err := c.br.ReadByte(); err != io.EOF {
+			t.Fatalf("park between %v: after the second response: %v; want EOF", parkBetween, err)
+		}
+	}
+}
+
 // goroutinesIn counts the goroutines whose stack has fn.
 func goroutinesIn(fn string) int {
 	buf := make([]byte, 1<<22)
@@ -333,4 +359,38 @@ func TestIdleTLSConnParks(t *testing.T) {
 		t.Fatalf("a parked TLS connection past its idle timeout: read %q, %v; want EOF", b, err)
 	}
 	waitEvent(t, closed, "close at the idle timeout")
+}
+
+// TestMaxRequestsPerConnAcrossParks: server.max_requests_per_conn counts
+// a connection's requests across its parks (fasthttp's own count starts
+// again with each unpark): the third response of a connection parked
+// between every two requests says Connection: close, and the connection
+// closes after it.
+func TestMaxRequestsPerConnAcrossParks(t *testing.T) {
+	parked, unparked := setParkHooks(t, time.Millisecond)
+	addr, _ := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second, MaxRequestsPerConn: 3}, sizedBody)
+	c := dialRawClient(t, addr)
+	for i := 1; i <= 3; i++ {
+		c.send("GET", "/size/"+strconv.Itoa(i), nil)
+		var resp fasthttp.Response
+		if err := resp.Read(c.br); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if resp.StatusCode() != 200 || len(resp.Body()) != i {
+			t.Fatalf("request %d: %d, %d bytes", i, resp.StatusCode(), len(resp.Body()))
+		}
+		if last := i == 3; resp.ConnectionClose() != last {
+			t.Fatalf("request %d: Connection: close %v; want %v", i, resp.ConnectionClose(), last)
+		}
+		if i == 3 {
+			break
+		}
+		if i > 1 {
+			waitEvent(t, unparked, "unpark")
+		}
+		waitEvent(t, parked, "park")
+	}
+	if n, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the third response: read %v, %v; want EOF (the connection closed)", n, err)
+	}
 }

@@ -29,6 +29,13 @@ type tcpHarness struct {
 
 func newTCPHarness(t testing.TB, handler fasthttp.RequestHandler, routeExtra string) *tcpHarness {
 	t.Helper()
+	return newTCPHarnessTop(t, handler, routeExtra, "")
+}
+
+// newTCPHarnessTop is newTCPHarness with top (server settings, say) at the
+// head of the config.
+func newTCPHarnessTop(t testing.TB, handler fasthttp.RequestHandler, routeExtra, top string) *tcpHarness {
+	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,7 @@ func newTCPHarness(t testing.TB, handler fasthttp.RequestHandler, routeExtra str
 	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { h.hits.Add(1); handler(ctx) }, Logger: quiet{}}
 	go up.Serve(ln)                     //nolint:errcheck
 	t.Cleanup(func() { up.Shutdown() }) //nolint:errcheck
-	cfg := mustConfig(t, `
+	cfg := mustConfig(t, top+`
 upstreams:
   u: {targets: [{url: "http://`+ln.Addr().String()+`"}], timeouts: {per_try: 300ms}, retries: {attempts: 1}}
 routes: [{upstream: u`+routeExtra+`}]

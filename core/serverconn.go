@@ -54,6 +54,9 @@ type waitFirstListener struct {
 	idleFor time.Duration
 	// parks, when set, parks the listener's idle connections (park.go).
 	parks *parkSet
+	// maxRequests is server.max_requests_per_conn (0: unlimited), counted
+	// by the connections across their parks.
+	maxRequests int
 }
 
 func (l waitFirstListener) Accept() (net.Conn, error) {
@@ -62,7 +65,9 @@ func (l waitFirstListener) Accept() (net.Conn, error) {
 		return c, err
 	}
 	if tc, ok := c.(*tls.Conn); ok {
-		return newTLSServerConn(tc, l.parks, l.idleFor), nil
+		c := newTLSServerConn(tc, l.parks, l.idleFor)
+		c.maxRequests = l.maxRequests
+		return c, nil
 	}
 	tc, raw, ok := rawTCP(c)
 	if !ok {
@@ -70,7 +75,7 @@ func (l waitFirstListener) Accept() (net.Conn, error) {
 	}
 	sc := &serverConn{TCPConn: tc, raw: raw}
 	sc.step = sc.run
-	sc.conn, sc.parks, sc.sock, sc.idleFor = sc, l.parks, raw, l.idleFor
+	sc.conn, sc.parks, sc.sock, sc.idleFor, sc.maxRequests = sc, l.parks, raw, l.idleFor, l.maxRequests
 	return sc, nil
 }
 
@@ -143,15 +148,18 @@ var heldPool = sync.Pool{New: func() any { return &heldBuf{b: make([]byte, 0, 40
 // holdResponse tells ctx's connection whether the response the handler
 // leaves may be held back until the next read: only a complete one, since a
 // streamed body's writes must reach the client as they come. It also hands
-// the connection ctx, whose large bodies it gives back when idle.
+// the connection ctx, whose large bodies it gives back when idle, and
+// counts the request against server.max_requests_per_conn.
 func holdResponse(ctx *fasthttp.RequestCtx) {
 	if sc, ok := ctx.Conn().(*serverConn); ok {
 		sc.holdNext = !ctx.Response.IsBodyStream() && !ctx.Hijacked()
 		sc.bodies.served(ctx)
 		sc.parkable = true
+		sc.countRequest(ctx)
 	} else if tc, ok := ctx.Conn().(*tlsServerConn); ok {
 		tc.bodies.served(ctx)
 		tc.parkable = !ctx.Hijacked()
+		tc.countRequest(ctx)
 	} else if b := bodiesOf(ctx.Conn()); b != nil {
 		b.served(ctx)
 	}

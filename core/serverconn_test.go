@@ -46,7 +46,8 @@ func serveListener(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler
 	if idleFor <= 0 {
 		idleFor = srv.ReadTimeout
 	}
-	go func() { srv.Serve(waitFirstListener{Listener: inner, idleFor: idleFor, parks: parks}); close(done) }() //nolint:errcheck
+	l := waitFirstListener{Listener: inner, idleFor: idleFor, parks: parks, maxRequests: srv.MaxRequestsPerConn}
+	go func() { srv.Serve(l); close(done) }() //nolint:errcheck
 	t.Cleanup(func() {
 		if parks != nil {
 			parks.close()
