@@ -64,8 +64,11 @@ type Options struct {
 type Gateway struct {
 	snap atomic.Pointer[Snapshot]
 	srv  *fasthttp.Server
-	log  *slog.Logger
-	opts Options
+	// perIP counts server.max_conns_per_ip over every listener Serve
+	// serves (perip.go), in place of srv's own count; nil: no limit.
+	perIP *perIPConns
+	log   *slog.Logger
+	opts  Options
 
 	metrics *Metrics
 	feats   *instances
@@ -139,6 +142,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	snap.startHealth(g.log)
 	g.live = []*Snapshot{snap}
 	g.srv = g.newServer(&cfg.Server)
+	g.perIP = newPerIPConns(cfg.Server.MaxConnsPerIP)
 	return g, nil
 }
 
@@ -153,7 +157,6 @@ func (g *Gateway) newServer(c *config.Server) *fasthttp.Server {
 		MaxRequestBodySize: c.MaxRequestBody.Int(),
 		ReadBufferSize:     c.MaxHeaderBytes.Int(),
 		Concurrency:        c.Concurrency,
-		MaxConnsPerIP:      c.MaxConnsPerIP,
 		MaxRequestsPerConn: c.MaxRequestsPerConn,
 		// Proxied responses keep exactly the upstream's headers.
 		NoDefaultServerHeader: true,
@@ -201,7 +204,8 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		idleFor = g.srv.ReadTimeout
 	}
 	l := waitFirstListener{Listener: ln, idleFor: idleFor, maxRequests: g.srv.MaxRequestsPerConn,
-		parks: newParkSet(g.srv.ServeConn)} // parks nil: no parking
+		parks: newParkSet(g.srv.ServeConn), // nil: no parking
+		perIP: g.perIP}
 	if l.parks != nil {
 		g.mu.Lock()
 		g.parks = append(g.parks, l.parks)

@@ -233,6 +233,7 @@ func (c *tlsServerConn) Close() error {
 	if c.parking.Load() && c.park(c.rwant) {
 		return nil
 	}
+	defer c.uncount()
 	return c.Conn.Close()
 }
 
@@ -245,6 +246,7 @@ func (c *tlsServerConn) unparked() {
 // closeNow closes a parked connection.
 func (c *tlsServerConn) closeNow() {
 	c.Conn.Close() //nolint:errcheck // closing an idle connection
+	c.uncount()
 }
 
 // tlsConnOf returns the TLS connection c is or wraps.

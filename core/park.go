@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,8 @@ import (
 // costs the socket and serverConn.
 //
 // Only a connection fasthttp serves as it was accepted parks (not through
-// max_conns_per_ip's or h2c's wrappers). ServeConn counts a connection's
+// h2c's wrapper; server.max_conns_per_ip is counted by the listener,
+// perip.go, not by fasthttp's wrapper). ServeConn counts a connection's
 // requests afresh each time it serves it again, so a connection that
 // parks counts its own for server.max_requests_per_conn (countRequest).
 // Shutdown closes parked connections as fasthttp closes idle ones.
@@ -60,6 +62,12 @@ type parker struct {
 	// requests counts the requests served on the connection, across its
 	// parks; maxRequests is server.max_requests_per_conn (0: unlimited).
 	requests, maxRequests int
+
+	// perIP, when set, counts the connection against its client ip
+	// (server.max_conns_per_ip) until uncount.
+	perIP     *perIPConns
+	ip        netip.Addr
+	uncounted atomic.Bool
 
 	// While parked (guarded by the set's mu; fd set once): the socket,
 	// whether the set's epoll instance has it, the idle deadline and the
@@ -495,4 +503,5 @@ func (c *serverConn) closeNow() {
 	c.closed = true
 	c.mu.Unlock()
 	c.TCPConn.Close() //nolint:errcheck // closing an idle connection
+	c.uncount()
 }

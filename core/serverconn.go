@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -57,26 +58,55 @@ type waitFirstListener struct {
 	// maxRequests is server.max_requests_per_conn (0: unlimited), counted
 	// by the connections across their parks.
 	maxRequests int
+	// perIP, when set, limits each client IP's open connections
+	// (server.max_conns_per_ip, perip.go).
+	perIP *perIPConns
 }
 
 func (l waitFirstListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return c, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return c, err
+		}
+		if c, ok := l.wrap(c); ok {
+			return c, nil
+		}
 	}
-	if tc, ok := c.(*tls.Conn); ok {
-		c := newTLSServerConn(tc, l.parks, l.idleFor)
-		c.maxRequests = l.maxRequests
-		return c, nil
+}
+
+// wrap returns c as a serverConn or tlsServerConn, counted against its
+// client IP; ok is false when the IP is over its limit and c was refused.
+func (l waitFirstListener) wrap(c net.Conn) (_ net.Conn, ok bool) {
+	tc, isTLS := c.(*tls.Conn)
+	var ip netip.Addr
+	counted := false
+	if l.perIP != nil {
+		if ip, counted = connIP(c); counted && !l.perIP.open(ip) {
+			rejectConn(c, isTLS)
+			return nil, false
+		}
 	}
-	tc, raw, ok := rawTCP(c)
-	if !ok {
-		return c, nil
+	var p *parker
+	if isTLS {
+		t := newTLSServerConn(tc, l.parks, l.idleFor)
+		c, p = t, &t.parker
+	} else if tcp, raw, ok := rawTCP(c); ok {
+		sc := &serverConn{TCPConn: tcp, raw: raw}
+		sc.step = sc.run
+		sc.conn, sc.parks, sc.sock, sc.idleFor = sc, l.parks, raw, l.idleFor
+		c, p = sc, &sc.parker
+	} else {
+		if counted {
+			l.perIP.closed(ip) // not a connection it can count
+		}
+		return c, true
 	}
-	sc := &serverConn{TCPConn: tc, raw: raw}
-	sc.step = sc.run
-	sc.conn, sc.parks, sc.sock, sc.idleFor, sc.maxRequests = sc, l.parks, raw, l.idleFor, l.maxRequests
-	return sc, nil
+	p.maxRequests = l.maxRequests
+	if counted {
+		p.perIP, p.ip = l.perIP, ip
+	}
+	return c, true
 }
 
 // Phases of serverConn.run.
@@ -594,5 +624,6 @@ func (c *serverConn) Close() error {
 		c.flushLocked() //nolint:errcheck // closing anyway
 	}
 	c.mu.Unlock()
+	defer c.uncount()
 	return c.TCPConn.Close()
 }
