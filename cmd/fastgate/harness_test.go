@@ -113,8 +113,15 @@ type proc struct {
 // startProc starts bin with args and collects its exit in the background.
 func startProc(t *testing.T, name, bin string, stdout io.Writer, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, name, bin, nil, stdout, args...)
+}
+
+// startProcEnv is startProc with the environment env (nil: the test's).
+func startProcEnv(t *testing.T, name, bin string, env []string, stdout io.Writer, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = env
 	p.cmd.Stdout = stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -26,6 +26,7 @@ import (
 var version = "dev"
 
 func main() {
+	tuneSysmon()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
