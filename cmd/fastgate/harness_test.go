@@ -463,18 +463,21 @@ func checkGatewayError(t *testing.T, what string, r *response, want int) {
 	}
 }
 
-// plainGateway starts a "plain" stub upstream and a gateway routing every
-// path to it.
-func plainGateway(t *testing.T) *gateway {
-	t.Helper()
-	u := startUpstream(t, "plain")
-	return startGateway(t, `
+// plainRoutes routes every path to the stub upstream named "plain".
+const plainRoutes = `
 upstreams:
   plain: {targets: [{url: "{{plain}}"}]}
 routes:
   - match: {path: "/{rest:*}"}
     upstream: plain
-`, u)
+`
+
+// plainGateway starts a "plain" stub upstream and a gateway routing every
+// path to it.
+func plainGateway(t *testing.T) *gateway {
+	t.Helper()
+	u := startUpstream(t, "plain")
+	return startGateway(t, plainRoutes, u)
 }
 
 // runFastgate runs the fastgate binary with args to its exit and returns

@@ -16,13 +16,7 @@ import (
 // answered), and the upstream receives nothing.
 func TestMalformedRequestsNeverReachUpstream(t *testing.T) {
 	u := startUpstream(t, "plain", "-echo")
-	g := startGateway(t, `
-upstreams:
-  plain: {targets: [{url: "{{plain}}"}]}
-routes:
-  - match: {path: "/{rest:*}"}
-    upstream: plain
-`, u)
+	g := startGateway(t, plainRoutes, u)
 	f := func(raw string, want int) {
 		t.Helper()
 		c, err := net.DialTimeout("tcp4", g.addr, time.Second)

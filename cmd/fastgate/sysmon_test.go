@@ -31,14 +31,7 @@ func TestSysmonGODEBUG(t *testing.T) {
 				env = append(env, "GODEBUG="+tc.godebug)
 			}
 			addr := freePort(t)
-			path := writeConfig(t, `listen: "`+addr+`"
-admin: {listen: "off"}
-upstreams:
-  plain: {targets: [{url: "{{plain}}"}]}
-routes:
-  - match: {path: "/{rest:*}"}
-    upstream: plain
-`, u)
+			path := writeConfig(t, "listen: \""+addr+"\"\nadmin: {listen: \"off\"}"+plainRoutes, u)
 			p := startProcEnv(t, "fastgate", fastgateBin, env, io.Discard, "-config", path, "-log-level", "warn")
 			p.stopInCleanup(t)
 			waitListening(t, p, addr)
