@@ -17,7 +17,8 @@ import (
 // 100, each wake-up a nanosleep and a thread switch, and took 7% of
 // fastgate's CPU. With schedtrace set, sysmon never deep-sleeps, so it
 // stays at its 10 ms once it got there: CPU per request on new
-// connections went down by about a tenth (README, Performance).
+// connections went down by 6-12% (medians of A/B pairs; README,
+// Performance).
 //
 // schedtrace is also the period, in ms, of the scheduler trace sysmon
 // prints to standard error; at its largest value (2^31-1 ms, 24.8 days)
