@@ -19,6 +19,7 @@ import (
 	"fastgate/core/config"
 	"fastgate/core/discovery"
 	"fastgate/core/reload"
+	"fastgate/core/sysmon"
 	"fastgate/examples"
 )
 
@@ -26,7 +27,7 @@ import (
 var version = "dev"
 
 func main() {
-	tuneSysmon()
+	sysmon.Tune()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -6,18 +6,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"fastgate/core/sysmon"
 )
 
 // TestSysmonGODEBUG checks that fastgate runs with schedtrace added to
-// GODEBUG (sysmon.go), keeping the settings GODEBUG had, and leaves a
+// GODEBUG (core/sysmon), keeping the settings GODEBUG had, and leaves a
 // GODEBUG that names schedtrace as it is.
 func TestSysmonGODEBUG(t *testing.T) {
 	u := startUpstream(t, "plain")
 	for _, tc := range []struct {
 		name, godebug, want string
 	}{
-		{"unset", "", sysmonGODEBUG},
-		{"other settings kept", "madvdontneed=1", "madvdontneed=1," + sysmonGODEBUG},
+		{"unset", "", sysmon.GODEBUG},
+		{"other settings kept", "madvdontneed=1", "madvdontneed=1," + sysmon.GODEBUG},
 		{"schedtrace named", "schedtrace=0", "schedtrace=0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

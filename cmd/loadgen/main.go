@@ -24,10 +24,12 @@ import (
 	"strings"
 	"syscall"
 
+	"fastgate/core/sysmon"
 	"fastgate/loadtest"
 )
 
 func main() {
+	sysmon.Tune() // the open model's waits woke it from deep sleep at every arrival
 	os.Exit(run(os.Args[1:]))
 }
 
