@@ -675,7 +675,7 @@ func TestOpenScenario(t *testing.T) {
 		}
 	}
 	f(64, 2000, 2000)
-	f(64, 10, 64) // never fewer than the VUs started up front
+	f(64, 10, 64) // never fewer than the pre-allocated VUs
 }
 
 func TestOpenFlags(t *testing.T) {

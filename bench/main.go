@@ -33,9 +33,9 @@
 // (constant-arrival-rate) and counts each latency from the request's
 // scheduled send time, so a proxy that stalls is charged with the queue
 // it builds instead of slowing the generator down (no coordinated
-// omission); -conns VUs are started up front and more on demand, up to
-// -open-max-vus (2000), and an arrival finding them all busy is counted
-// as dropped. Each run records the achieved rate, p50/p99/p99.9, errors,
+// omission); each VU is a keep-alive connection, opened when an arrival
+// finds none idle, up to -open-max-vus (2000), and an arrival finding
+// them all busy is counted as dropped. Each run records the achieved rate, p50/p99/p99.9, errors,
 // dropped arrivals, loadgen's own send lag and the proxy's CPU per
 // request at R. A row with dropped arrivals, or whose send lag is half its
 // p99 or more, gets a warning: its tail is the generator's as much as the
@@ -564,7 +564,7 @@ func (b *bench) runOpen(w *workload, wr *workloadResult, names []string, targets
 	}
 	s := &b.res.Settings
 	s.OpenLoad = b.cfg.openLoad
-	s.OpenGenerator = fmt.Sprintf("loadgen constant-arrival-rate, %d VUs started up front, up to %d; latency from the scheduled send time; dropped: arrivals not sent, all VUs busy; send lag: loadgen's own lateness, part of the latencies",
+	s.OpenGenerator = fmt.Sprintf("loadgen constant-arrival-rate, %d VUs counted from the start, up to %d (each a connection, opened as arrivals need it); latency from the scheduled send time; dropped: arrivals not sent, all VUs busy; send lag: loadgen's own lateness, part of the latencies",
 		b.env.conns, b.cfg.openMaxVUs)
 	o := wr.openPhase(b.cfg.openLoad, saturation, rate)
 	o.MaxVUs = b.cfg.openMaxVUs

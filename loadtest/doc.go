@@ -6,23 +6,25 @@
 // # Engine
 //
 // Open model (constant-arrival-rate, ramping-arrival-rate): iterations are
-// due at exact offsets of the (piecewise linear) rate; each is handed to an
-// idle VU (the pre-allocated ones are started before the clock), a new VU
-// is started up to max_vus, or — when all are busy — the
-// iteration is counted as dropped, as k6 does, instead of the generator
-// silently slowing down. Latency counts from the intended start, so a
-// stalled target cannot hide its queueing (no coordinated omission).
-// Closed model (constant-vus): VUs send back to back for the duration or
-// until iterations are used up. A VU owns a request and a response object,
-// reused for every request; requests go through one fasthttp.HostClient
-// with MaxConns = max VUs and no retries (a failure is counted, not
-// hidden). In the open model it takes the most recently used idle
-// connection (LIFO), so the connections a stall opened go idle afterwards
-// instead of carrying the load round-robin.
+// due at exact offsets of the (piecewise linear) rate, waited for on a
+// timerfd (Go's timers fire up to a millisecond late). A VU is a
+// keep-alive connection: each iteration goes out on the one that went
+// idle last (LIFO, so the connections a stall opened go idle afterwards
+// instead of carrying the load round-robin), on a new one up to max_vus,
+// or — when max_vus are busy — it is counted as dropped, as k6 does,
+// instead of the generator silently slowing down. The dispatcher writes
+// each request itself (serialized once per path) and each connection's
+// reader reads its responses (open.go). Latency counts from the intended
+// start, so a stalled target cannot hide its queueing (no coordinated
+// omission). Closed model (constant-vus): VUs send back to back for the
+// duration or until iterations are used up; a VU owns a request and a
+// response object, reused for every request, and requests go through one
+// fasthttp.HostClient with MaxConns = VUs. Neither model retries: a
+// failure is counted, not hidden.
 //
 // Latencies go into a log-linear Histogram (128 sub-buckets per power of
-// two, ≤0.4% relative error, mergeable); each VU records into its own
-// shard and the shards are merged for the progress line and the Summary.
+// two, ≤0.4% relative error, mergeable); each VU (closed) or connection
+// (open) records into its own shard and the shards are merged for the progress line and the Summary.
 // Thresholds ("p99 < 50ms", "error_rate < 0.01") are evaluated on the
 // Summary; a failing threshold or action fails the run.
 //

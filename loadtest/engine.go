@@ -45,9 +45,6 @@ func Run(ctx context.Context, sc *Scenario, opts Options) Summary {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	if sc.Executor != ConstantVUs {
-		r.startIdleVUs()
-	}
 	r.start = time.Now()
 	acts := startActions(ctx, r.start, sc.Actions, vars, opts.Procs)
 	prog := startProgress(ctx, r, opts)
@@ -90,8 +87,9 @@ type runner struct {
 	start    time.Time
 
 	mu      sync.Mutex // guards vus
-	vus     []*vu
-	idle    chan *vu // open model: VUs waiting for an arrival
+	vus     []*vu      // closed model
+	om      openModel
+	addr    string // host:port to dial
 	dropped atomic.Uint64
 	lag     Histogram    // open model: dispatch lag, the dispatcher's own
 	left    atomic.Int64 // closed model: requests left when Iterations > 0
@@ -105,24 +103,16 @@ func newRunner(sc *Scenario) *runner {
 	if u.Port() == "" {
 		host += ":80"
 	}
-	r := &runner{sc: sc, host: u.Host, paths: sc.Paths}
+	r := &runner{sc: sc, host: u.Host, addr: host, paths: sc.Paths}
 	r.hc = &fasthttp.HostClient{
 		Addr:                          host,
-		Name:                          "fastgate-loadgen",
+		Name:                          userAgent,
 		MaxConns:                      sc.MaxVUs(),
 		ReadTimeout:                   sc.Timeout.D(),
 		WriteTimeout:                  sc.Timeout.D(),
 		MaxIdemponentCallAttempts:     1, // a failure is counted, never hidden by a retry
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
-	}
-	if sc.Executor != ConstantVUs {
-		// Open model: after a stall has opened extra connections, LIFO
-		// keeps reusing the few the current rate needs and lets the
-		// rest idle; FIFO (fasthttp's default) would cycle every
-		// request through all of them, the target then serving its
-		// load over hundreds of cold connections.
-		r.hc.ConnPoolStrategy = fasthttp.LIFO
 	}
 	r.body = []byte(sc.Body)
 	if sc.BodySize > 0 {
@@ -136,17 +126,23 @@ func newRunner(sc *Scenario) *runner {
 	for _, s := range sc.Expect {
 		r.expect[s] = true
 	}
+	if sc.Executor != ConstantVUs {
+		r.initOpen()
+	}
 	return r
 }
 
-// vu is one virtual user: a goroutine with its own request, response and
-// stats; it uses one connection of the pool at a time.
+// userAgent is the User-Agent of loadgen's requests.
+const userAgent = "fastgate-loadgen"
+
+// vu is one virtual user of the closed model: a goroutine with its own
+// request, response and stats; it uses one connection of the pool at a
+// time. The open model's VUs are connections (open.go).
 type vu struct {
 	r    *runner
 	sh   shard
 	req  fasthttp.Request
 	resp fasthttp.Response
-	next chan time.Time // open model: intended start times
 	path int
 }
 
@@ -190,84 +186,6 @@ func (v *vu) do(from time.Time) time.Time {
 	return end
 }
 
-// startIdleVUs starts the open model's pre-allocated VUs. Run calls it
-// before the schedule's clock starts: a VU is about 120 KiB (its
-// histograms), and allocating them on the clock made the first arrivals
-// late, a burst that started more VUs, each again on the dispatcher's
-// time: at 7,000 arrivals/s on two cores, two runs in three ran away to
-// max_vus that way.
-func (r *runner) startIdleVUs() {
-	r.idle = make(chan *vu, r.sc.MaxVUs())
-	for range r.sc.PreAllocatedVUs {
-		r.idle <- r.spawn()
-	}
-}
-
-// spawn starts an open-model VU.
-func (r *runner) spawn() *vu {
-	v := r.newVU()
-	v.next = make(chan time.Time, 1)
-	r.wg.Add(1)
-	go v.loopOpen(r.idle)
-	return v
-}
-
-// runOpen dispatches the arrivals of the schedule to the idle VUs of
-// startIdleVUs, starting VUs up to MaxVUs on demand and dropping an
-// arrival when none is free.
-func (r *runner) runOpen(ctx context.Context) {
-	sc := r.sc
-	sched := newSchedule(sc)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	spawned := sc.PreAllocatedVUs
-loop:
-	for i := 0; ; i++ {
-		off, ok := sched.at(i)
-		if !ok {
-			break
-		}
-		due := r.start.Add(off)
-		if wait := time.Until(due); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				break loop
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
-			break
-		}
-		r.lag.Record(time.Since(due))
-		select {
-		case v := <-r.idle:
-			v.next <- due
-		default:
-			if spawned < sc.MaxVUs() {
-				spawned++
-				r.spawn().next <- due
-			} else {
-				r.dropped.Add(1)
-			}
-		}
-	}
-	r.mu.Lock()
-	for _, v := range r.vus {
-		close(v.next)
-	}
-	r.mu.Unlock()
-	r.wg.Wait()
-}
-
-// loopOpen runs the arrivals given to v until next is closed.
-func (v *vu) loopOpen(idle chan<- *vu) {
-	defer v.r.wg.Done()
-	for due := range v.next {
-		v.do(due)
-		idle <- v
-	}
-}
-
 // runClosed runs VUs sending back to back until the duration ends or the
 // iterations are used up.
 func (r *runner) runClosed(ctx context.Context) {
@@ -304,12 +222,22 @@ func (r *runner) collect(dst *Stats) {
 	for _, v := range vus {
 		v.sh.addTo(dst)
 	}
+	r.om.cmu.Lock()
+	shards := slices.Clone(r.om.shards)
+	r.om.cmu.Unlock()
+	for _, sh := range shards {
+		sh.addTo(dst)
+	}
 	dst.Dropped += r.dropped.Load()
 	dst.Lag.Merge(&r.lag)
 }
 
-// vuCount returns the number of VUs started.
+// vuCount returns the number of VUs started: in the open model the
+// pre-allocated ones, or the most connections open at once when more.
 func (r *runner) vuCount() int {
+	if r.sc.Executor != ConstantVUs {
+		return max(r.sc.PreAllocatedVUs, int(r.om.peak.Load()))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.vus)

@@ -58,8 +58,8 @@ type Scenario struct {
 	Rate            float64  `json:"rate"`              // iterations per second (constant-arrival-rate)
 	StartRate       float64  `json:"start_rate"`        // iterations per second at t=0 (ramping)
 	Stages          []Stage  `json:"stages"`            // ramping: rate moves linearly to each target
-	PreAllocatedVUs int      `json:"pre_allocated_vus"` // VUs (connections) started up front; default 10
-	MaxVUsField     int      `json:"max_vus"`           // more VUs started on demand up to this; default = pre_allocated_vus
+	PreAllocatedVUs int      `json:"pre_allocated_vus"` // VUs (connections, opened as arrivals need them) counted from the start; default 10
+	MaxVUsField     int      `json:"max_vus"`           // the most connections open at once; default = pre_allocated_vus
 	Duration        Duration `json:"duration"`          // constant-arrival-rate and constant-vus
 
 	// Closed model.
