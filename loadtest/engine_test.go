@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,22 +12,17 @@ import (
 
 // testServer is a loopback fasthttp server counting requests.
 type testServer struct {
-	url    string
-	n      atomic.Int64
-	posts  atomic.Int64 // POST /reload
-	server *fasthttp.Server
+	url   string
+	n     atomic.Int64
+	posts atomic.Int64 // POST /reload
 }
 
 // startServer serves: /slow sleeps 50ms, /fail answers 503, POST /reload
 // counts, anything else answers 200 "ok".
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{url: "http://" + ln.Addr().String()}
-	s.server = &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	s := &testServer{}
+	s.url = startCountingServer(t, &fasthttp.Server{}, func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/slow":
 			time.Sleep(50 * time.Millisecond)
@@ -42,9 +36,7 @@ func startServer(t *testing.T) *testServer {
 		}
 		s.n.Add(1)
 		ctx.SetBodyString("ok")
-	}}
-	go s.server.Serve(ln)                     //nolint:errcheck // ends with Shutdown
-	t.Cleanup(func() { s.server.Shutdown() }) //nolint:errcheck
+	}).url
 	return s
 }
 

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -207,10 +209,7 @@ func (r *runner) runOpen(ctx context.Context) {
 	}
 	o.inflight.Wait()
 	o.cmu.Lock()
-	idle := make([]*openConn, 0, len(o.live))
-	for c := range o.live {
-		idle = append(idle, c)
-	}
+	idle := slices.Collect(maps.Keys(o.live))
 	o.cmu.Unlock()
 	for _, c := range idle {
 		c.nc.Close() //nolint:errcheck // its reader ends
