@@ -304,11 +304,22 @@ routes:
 	}
 	waitStub("a")
 	e.put(t, prefix+"b", b.url())
+	waitStub("b") // b added: a and b answer in turn
 	e.del(t, prefix+"a")
-	waitStub("b")
+	// a is gone once 20 answers in a row are b's (with a still a target,
+	// every other one would be a's); then it stays gone.
+	for run, deadline := 0, time.Now().Add(convergeWait); run < 20; run++ {
+		if stubName(g) != "b" {
+			if time.Now().After(deadline) {
+				t.Fatalf("/who still answered by a %v after a was deleted; stderr:\n%s", convergeWait, g.stderr.String())
+			}
+			run = -1
+			time.Sleep(pollInterval)
+		}
+	}
 	for range 20 {
 		if got := stubName(g); got != "b" {
-			t.Fatalf("/who after a was deleted answered by %q; want b", got)
+			t.Fatalf("/who after a was deleted and gone answered by %q; want b", got)
 		}
 	}
 }
