@@ -33,8 +33,8 @@ import (
 const maxIdleBody = 64 << 10
 
 // testHookBodiesReleased, when set by a test, runs when a connection gave
-// back its body buffers.
-var testHookBodiesReleased func()
+// back its body buffers, with the context of the request that had them.
+var testHookBodiesReleased func(ctx *fasthttp.RequestCtx)
 
 // idleBodies is the connection's part in it.
 type idleBodies struct {
@@ -73,7 +73,7 @@ func (b *idleBodies) release() {
 	b.ctx.Request.ReleaseBody(maxIdleBody)
 	b.ctx.Response.ReleaseBody(maxIdleBody)
 	if testHookBodiesReleased != nil {
-		testHookBodiesReleased()
+		testHookBodiesReleased(b.ctx)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,8 +41,14 @@ func serveBigBodies(t *testing.T, probe time.Duration, released chan struct{}, p
 // (parkAfter and the park hooks set before).
 func serveBigBodiesParking(t *testing.T, probe time.Duration, released chan struct{}, pki *testPKI, park bool) *rawClient {
 	setWaitProbe(t, probe)
+	// Only this server's releases count: a connection left by an earlier
+	// test can give its bodies back while this one runs.
+	var mine atomic.Pointer[string]
 	old := testHookBodiesReleased
-	testHookBodiesReleased = func() {
+	testHookBodiesReleased = func(ctx *fasthttp.RequestCtx) {
+		if a := mine.Load(); a == nil || ctx.LocalAddr().String() != *a {
+			return
+		}
 		select {
 		case released <- struct{}{}:
 		default: // nobody waits (released nil), or more than it waits for
@@ -60,6 +67,7 @@ func serveBigBodiesParking(t *testing.T, probe time.Duration, released chan stru
 		parks = newParkSet(srv.ServeConn)
 	}
 	addr := serveListener(t, srv, bigBodies, wrap, parks)
+	mine.Store(&addr)
 	if pki == nil {
 		return dialRawClient(t, addr)
 	}

@@ -25,7 +25,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 			setWaitProbe(b, time.Millisecond)
 			released := make(chan struct{}, conns)
 			old := testHookBodiesReleased
-			testHookBodiesReleased = func() { released <- struct{}{} }
+			testHookBodiesReleased = func(*fasthttp.RequestCtx) { released <- struct{}{} }
 			b.Cleanup(func() { testHookBodiesReleased = old })
 			body := bytes.Repeat([]byte("m"), size)
 			h := newTCPHarness(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }, "")
