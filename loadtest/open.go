@@ -191,19 +191,21 @@ func (r *runner) runOpen(ctx context.Context) {
 		if o.turn++; o.turn == len(o.reqs) {
 			o.turn = 0
 		}
+		// Counted in flight before a connection is busy with it: its
+		// reader may fail it (the server closed it) as soon as it is.
+		o.inflight.Add(1)
 		if c := o.pool.take(off); c != nil {
-			o.inflight.Add(1)
 			c.send(path)
 			continue
 		}
 		if o.open.Load() >= maxConns {
+			o.inflight.Done()
 			r.dropped.Add(1)
 			continue
 		}
 		if n := o.open.Add(1); n > o.peak.Load() {
 			o.peak.Store(n)
 		}
-		o.inflight.Add(1)
 		o.readers.Add(1)
 		go r.dialSend(off, path)
 	}
