@@ -56,6 +56,7 @@ func (s *sleeper) sleep(ctx context.Context, d time.Duration) error {
 	if s.f == nil {
 		return sleepTimer(ctx, d)
 	}
+	until := time.Now().Add(d)
 	for d > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -65,9 +66,9 @@ func (s *sleeper) sleep(ctx context.Context, d time.Duration) error {
 			return err
 		}
 		if s.err != nil {
-			return sleepTimer(ctx, d)
+			return sleepTimer(ctx, time.Until(until))
 		}
-		d -= s.d
+		d = time.Until(until) // each wait ends a little late: no drift over many
 	}
 	return ctx.Err()
 }
