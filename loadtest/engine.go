@@ -77,7 +77,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) Summary {
 // runner is the state of one Run.
 type runner struct {
 	sc    *Scenario
-	hc    *fasthttp.HostClient
+	hc    *fasthttp.HostClient // closed model
 	host  string
 	paths []string
 	// pathTurn counts requests to take the paths in turn.
@@ -104,16 +104,6 @@ func newRunner(sc *Scenario) *runner {
 		host += ":80"
 	}
 	r := &runner{sc: sc, host: u.Host, addr: host, paths: sc.Paths}
-	r.hc = &fasthttp.HostClient{
-		Addr:                          host,
-		Name:                          userAgent,
-		MaxConns:                      sc.MaxVUs(),
-		ReadTimeout:                   sc.Timeout.D(),
-		WriteTimeout:                  sc.Timeout.D(),
-		MaxIdemponentCallAttempts:     1, // a failure is counted, never hidden by a retry
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-	}
 	r.body = []byte(sc.Body)
 	if sc.BodySize > 0 {
 		r.body = []byte(strings.Repeat("x", sc.BodySize))
@@ -128,6 +118,17 @@ func newRunner(sc *Scenario) *runner {
 	}
 	if sc.Executor != ConstantVUs {
 		r.initOpen()
+		return r
+	}
+	r.hc = &fasthttp.HostClient{ // the closed model's VUs send through it
+		Addr:                          host,
+		Name:                          userAgent,
+		MaxConns:                      sc.MaxVUs(),
+		ReadTimeout:                   sc.Timeout.D(),
+		WriteTimeout:                  sc.Timeout.D(),
+		MaxIdemponentCallAttempts:     1, // a failure is counted, never hidden by a retry
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
 	}
 	return r
 }
@@ -166,11 +167,17 @@ func (r *runner) newVU() *vu {
 	return v
 }
 
+// nextPath returns the index of the path of the next request: one counter
+// for all VUs (closed) or connections (open), so the paths are used in
+// turn overall.
+func (r *runner) nextPath() int {
+	return int((r.pathTurn.Add(1) - 1) % uint64(len(r.paths)))
+}
+
 // do sends one request whose latency counts from from.
 func (v *vu) do(from time.Time) time.Time {
-	if n := uint64(len(v.r.paths)); n > 1 {
-		// One counter for all VUs, so paths are used in turn overall.
-		v.path = int((v.r.pathTurn.Add(1) - 1) % n)
+	if len(v.r.paths) > 1 {
+		v.path = v.r.nextPath()
 		v.req.SetRequestURI(v.r.paths[v.path])
 	}
 	err := v.r.hc.Do(&v.req, &v.resp)

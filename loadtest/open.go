@@ -112,7 +112,6 @@ type openModel struct {
 	head   bool     // HEAD: responses have no body
 	dialer net.Dialer
 	pool   connPool
-	turn   int // the next path, in turn (dispatcher only)
 
 	open     atomic.Int64 // connections open or dialing
 	peak     atomic.Int64 // the most at once
@@ -187,10 +186,7 @@ func (r *runner) runOpen(ctx context.Context) {
 			break
 		}
 		r.lag.Record(time.Since(due))
-		path := o.turn
-		if o.turn++; o.turn == len(o.reqs) {
-			o.turn = 0
-		}
+		path := r.nextPath()
 		// Counted in flight before a connection is busy with it: its
 		// reader may fail it (the server closed it) as soon as it is.
 		o.inflight.Add(1)
