@@ -3,6 +3,9 @@ package core
 import (
 	"net"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // TestClientGone: the watchdog's poll sees a peer's close even behind
@@ -71,4 +74,68 @@ func newPipeConn(t *testing.T) net.Conn {
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a
+}
+
+// TestWatchdogBackoff: a waiting request is polled when its age has
+// doubled since the last poll, and at least every watchMaxGap, so its polls
+// grow with the log of its age, not with every tick; a client that leaves
+// is still seen within watchMaxGap. The ticks are driven with a made-up
+// clock.
+func TestWatchdogBackoff(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	x := &exchange{ctx: &fasthttp.RequestCtx{}}
+	x.ctx.Init2(s, nil, false)
+	w := &watchdog{}
+	start := time.Unix(1000, 0)
+	w.watch(x, start)
+	now := start
+	tick := func() {
+		now = now.Add(watchTick)
+		for i := range w.shards {
+			w.scan(&w.shards[i], now.UnixNano())
+		}
+	}
+	// Polled at 40, 80, 160, 320, 640 and 1280 ms of age, then every second.
+	want := 0
+	for next := watchMinAge; next <= 10*time.Second; {
+		want++
+		next += min(next, watchMaxGap)
+	}
+	for now.Sub(start) < 10*time.Second {
+		tick()
+	}
+	if got := w.polls.Load(); got != uint64(want) {
+		t.Fatalf("polls in 10s of waiting: %d; want %d (every tick would be %d)", got, want, 10*time.Second/watchTick)
+	}
+	if x.cancel.canceled.Load() {
+		t.Fatal("a request whose client is there was canceled")
+	}
+
+	c.Close()
+	// Loopback delivers the close at once; the bound only keeps a broken
+	// build from hanging.
+	for i := 0; i < 100000 && !clientGone(s); i++ {
+	}
+	for i := time.Duration(0); i < watchMaxGap/watchTick && !x.cancel.canceled.Load(); i++ {
+		tick()
+	}
+	if !x.cancel.canceled.Load() || w.canceled.Load() != 1 {
+		t.Fatalf("a client that left was not seen within %s (canceled %d)", watchMaxGap, w.canceled.Load())
+	}
+	unwatch(x)
 }
