@@ -157,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.pin, "pin", false, "pin the proxy (and upstream) to CPU 0 and the generator to CPU 1 with taskset")
 	fs.BoolVar(&c.wrk, "wrk", true, "cross-check every target once with wrk when it is installed")
 	fs.BoolVar(&c.install, "install", true, "install missing nginx/haproxy with apt-get when running as root")
-	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (configs, logs) and print its path")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (configs, logs, and each open-model run's timeline: timeline-WORKLOAD-TARGET-N.csv, loadgen -timeline) and print its path")
 	fs.Float64Var(&c.openLoad, "open-load", 0.4, "after a workload's closed-model runs, drive each proxy in the open model at this fraction of fastgate's median requests/s (latency from the scheduled send time), -repeat runs interleaved; 0: no open-model phase. The default is what generator, proxy and upstream sustain together on one 2-core machine; with the generator on cores of its own, 0.7")
 	fs.StringVar(&c.openWorkloads, "open-workloads", "", "comma-separated workloads with the open-model phase; empty: those with an nginx or haproxy row")
 	fs.IntVar(&c.idleConns, "idle-conns", 2000, "client connections the idle-connection phase holds open on each of fastgate, nginx and HAProxy, before the workloads, to measure their resident memory per idle keep-alive connection; 0: no phase")
@@ -251,6 +251,7 @@ type bench struct {
 	targets   map[string]*target // started targets by name
 	wrk       string             // wrk's path, "" to skip the cross-check
 	res       *results
+	openRuns  int // open-model runs so far, numbering their kept timelines
 }
 
 // logf prints a harness message.

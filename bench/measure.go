@@ -45,7 +45,7 @@ func (b *bench) measure(w *workload, t *target, d time.Duration) (run, error) {
 	if err != nil {
 		return run{}, err
 	}
-	s, cpu, err := b.loadgen(w, t, sc)
+	s, cpu, err := b.loadgen(w, t, sc, "")
 	if err != nil {
 		return run{}, err
 	}
@@ -66,7 +66,15 @@ func (b *bench) measureOpen(w *workload, t *target, rate float64, d time.Duratio
 	if err != nil {
 		return run{}, err
 	}
-	s, cpu, err := b.loadgen(w, t, sc)
+	// With -keep, each run's timeline is kept beside the configs: where a
+	// tail came from (the generator late, a stretch without responses, a
+	// burst of new connections) is there, not in the percentiles.
+	timeline := ""
+	if b.cfg.keep {
+		b.openRuns++
+		timeline = filepath.Join(b.env.dir, fmt.Sprintf("timeline-%s-%s-%d.csv", w.Name, t.name, b.openRuns))
+	}
+	s, cpu, err := b.loadgen(w, t, sc, timeline)
 	if err != nil {
 		return run{}, err
 	}
@@ -79,15 +87,20 @@ func (b *bench) measureOpen(w *workload, t *target, rate float64, d time.Duratio
 }
 
 // loadgen runs the loadgen scenario sc of w against t and returns its
-// summary and t's CPU time during the run.
-func (b *bench) loadgen(w *workload, t *target, sc []byte) (*loadtest.Summary, cpuTime, error) {
+// summary and t's CPU time during the run; a timeline path, when set, gets
+// the run's timeline (loadgen -timeline).
+func (b *bench) loadgen(w *workload, t *target, sc []byte, timeline string) (*loadtest.Summary, cpuTime, error) {
 	scPath := filepath.Join(b.env.dir, "scenario-"+w.Name+".json")
 	out := filepath.Join(b.env.dir, "summary.json")
 	if err := os.WriteFile(scPath, sc, 0o644); err != nil {
 		return nil, cpuTime{}, err
 	}
 	os.Remove(out)
-	argv := b.env.pinned("1", []string{filepath.Join(b.env.bin, "loadgen"), "-quiet", "-scenario", scPath, "-json", out})
+	args := []string{filepath.Join(b.env.bin, "loadgen"), "-quiet", "-scenario", scPath, "-json", out}
+	if timeline != "" {
+		args = append(args, "-timeline", timeline)
+	}
+	argv := b.env.pinned("1", args)
 	cpu0, err := t.cpuTime()
 	if err != nil {
 		return nil, cpuTime{}, err

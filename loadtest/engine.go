@@ -24,6 +24,9 @@ type Options struct {
 	Vars map[string]string
 	// Procs executes signal and start actions; nil: those actions fail.
 	Procs Procs
+	// TimelineStep, when set, has the summary carry a Timeline of the run
+	// in steps of it.
+	TimelineStep time.Duration
 }
 
 // Procs controls the processes named by signal and start actions.
@@ -38,6 +41,9 @@ type Procs interface {
 // action failed.
 func Run(ctx context.Context, sc *Scenario, opts Options) Summary {
 	r := newRunner(sc)
+	if opts.TimelineStep > 0 {
+		r.tl = newTimeline(opts.TimelineStep, sc.LoadDuration()+sc.Timeout.D()+time.Second)
+	}
 	vars := map[string]string{"target": strings.TrimSuffix(sc.Target, "/")}
 	for k, v := range opts.Vars {
 		vars[k] = v
@@ -62,6 +68,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) Summary {
 	s := Summarize(&st, elapsed)
 	s.Scenario, s.Executor, s.Target, s.Start = sc.Name, sc.Executor, sc.Target, r.start
 	s.VUsMax = r.vuCount()
+	s.Timeline = r.tl
 	s.Actions = acts.wait()
 	s.Thresholds = Evaluate(sc.Thresholds, &s)
 	s.Pass = true
@@ -91,6 +98,7 @@ type runner struct {
 	om      openModel
 	addr    string // host:port to dial
 	dropped atomic.Uint64
+	tl      *Timeline    // nil: no timeline asked for
 	lag     Histogram    // open model: dispatch lag, the dispatcher's own
 	left    atomic.Int64 // closed model: requests left when Iterations > 0
 	wg      sync.WaitGroup
@@ -180,8 +188,10 @@ func (v *vu) do(from time.Time) time.Time {
 		v.path = v.r.nextPath()
 		v.req.SetRequestURI(v.r.paths[v.path])
 	}
+	v.r.tl.sent(from.Sub(v.r.start), 0, false)
 	err := v.r.hc.Do(&v.req, &v.resp)
 	end := time.Now()
+	v.r.tl.ended(end.Sub(v.r.start), end.Sub(from), err != nil)
 	if err != nil {
 		v.sh.recordError(end.Sub(from), err)
 		return end

@@ -185,20 +185,24 @@ func (r *runner) runOpen(ctx context.Context) {
 		} else if ctx.Err() != nil {
 			break
 		}
-		r.lag.Record(time.Since(due))
+		lag := time.Since(due)
+		r.lag.Record(lag)
 		path := r.nextPath()
 		// Counted in flight before a connection is busy with it: its
 		// reader may fail it (the server closed it) as soon as it is.
 		o.inflight.Add(1)
 		if c := o.pool.take(off); c != nil {
+			r.tl.sent(off+lag, lag, false)
 			c.send(path)
 			continue
 		}
 		if o.open.Load() >= maxConns {
 			o.inflight.Done()
 			r.dropped.Add(1)
+			r.tl.dropped(off + lag)
 			continue
 		}
+		r.tl.sent(off+lag, lag, true)
 		if n := o.open.Add(1); n > o.peak.Load() {
 			o.peak.Store(n)
 		}
@@ -313,7 +317,9 @@ func (c *openConn) readLoop() {
 		}
 		code := c.resp.StatusCode()
 		ok := code > 0 && code < maxStatus && c.r.expect[code]
-		c.sh.recordResponse(end.Sub(c.r.start)-time.Duration(c.due.Load()), code, len(c.resp.Body()), ok)
+		at := end.Sub(c.r.start)
+		c.sh.recordResponse(at-time.Duration(c.due.Load()), code, len(c.resp.Body()), ok)
+		c.r.tl.ended(at, at-time.Duration(c.due.Load()), false)
 		keep := !c.resp.ConnectionClose() && c.br.Buffered() == 0
 		c.resp.Reset()
 		if !keep {
@@ -353,7 +359,9 @@ func (c *openConn) fail(err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = fasthttp.ErrConnectionClosed // as the HostClient says it: a reset
 	}
-	c.sh.recordError(c.elapsed(), err)
+	at := time.Since(c.r.start)
+	c.sh.recordError(at-time.Duration(c.due.Load()), err)
+	c.r.tl.ended(at, at-time.Duration(c.due.Load()), true)
 	c.r.om.inflight.Done()
 	c.close()
 }

@@ -35,6 +35,9 @@ type Summary struct {
 	Thresholds  []ThresholdResult `json:"thresholds"`
 	Actions     []ActionResult    `json:"actions"`
 	Pass        bool              `json:"pass"` // every threshold and action passed
+	// Timeline is the run step by step, when Options.TimelineStep asked
+	// for it (loadgen -timeline writes it as CSV).
+	Timeline *Timeline `json:"-"`
 }
 
 // LatencySummary holds latency statistics in milliseconds.

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"fastgate/core/sysmon"
 	"fastgate/loadtest"
@@ -56,6 +57,8 @@ func run(args []string) int {
 		stack    = fs.Bool("stack", false, "start the scenario's upstreams and gateway from -bin, target the gateway, stop them after")
 		bin      = fs.String("bin", "bin", "directory holding the fastgate and upstream binaries, for -stack")
 		quiet    = fs.Bool("quiet", false, "no progress lines")
+		timeline = fs.String("timeline", "", "write the run step by step as CSV to this file: per step, requests sent, connections opened, arrivals dropped, responses, failures, requests in flight, largest send lag and latency")
+		tlStep   = fs.Duration("timeline-step", 10*time.Millisecond, "the step of -timeline")
 		vars     = kv{}
 		procs    = kv{}
 		o        loadtest.Overrides
@@ -81,10 +84,24 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		return 2
 	}
+	opts := loadtest.Options{Vars: vars}
+	var tlFile *os.File
+	if *timeline != "" {
+		if err := loadtest.CheckTimelineStep(*tlStep, sc); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: -timeline-step", err)
+			return 2
+		}
+		// Created before the run, so a path that cannot be written fails now.
+		if tlFile, err = os.Create(*timeline); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: -timeline:", err)
+			return 2
+		}
+		defer tlFile.Close() //nolint:errcheck // closed and checked after the run
+		opts.TimelineStep = *tlStep
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 
-	opts := loadtest.Options{Vars: vars}
 	if !*quiet {
 		opts.Progress, opts.ProgressTTY = os.Stdout, loadtest.IsTerminal(os.Stdout)
 	}
@@ -123,6 +140,16 @@ func run(args []string) int {
 	if *jsonOut != "" {
 		if err := s.WriteJSON(*jsonOut); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			return 2
+		}
+	}
+	if tlFile != nil {
+		err := s.Timeline.WriteCSV(tlFile)
+		if err == nil {
+			err = tlFile.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: -timeline:", err)
 			return 2
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -27,8 +28,16 @@ func TestRun(t *testing.T) {
 			t.Fatalf("run(%q) got exit code %d; want %d", args, got, code)
 		}
 	}
+	tl := filepath.Join(t.TempDir(), "timeline.csv")
 	f(0, "-quiet", "-scenario", "../../loadtest/scenarios/smoke.json", "-target", "http://"+ln.Addr().String(),
-		"-duration", "300ms", "-json", out)
+		"-duration", "300ms", "-json", out, "-timeline", tl, "-timeline-step", "100ms")
+	csv, err := os.ReadFile(tl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); len(lines) < 3 || !strings.HasPrefix(lines[0], "t_ms,sent,") {
+		t.Fatalf("timeline:\n%s\nwant a header and a line per 100ms step", csv)
+	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -47,4 +56,6 @@ func TestRun(t *testing.T) {
 	f(2, "-scenario", "nope.json")
 	f(2)
 	f(2, "-quiet", "-scenario", "../../loadtest/scenarios/smoke.json", "-proc", "x=abc")
+	f(2, "-quiet", "-scenario", "../../loadtest/scenarios/smoke.json", "-timeline", tl, "-timeline-step", "1us")
+	f(2, "-quiet", "-scenario", "../../loadtest/scenarios/smoke.json", "-timeline", filepath.Join(t.TempDir(), "no", "dir.csv"))
 }
