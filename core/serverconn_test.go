@@ -389,6 +389,41 @@ func TestServerConnCloseWritesHeld(t *testing.T) {
 		t.Fatalf("after Connection: close: %v; want EOF", err)
 	}
 
+	// A last response larger than the socket takes at once: the close waits
+	// for room for the rest (the client reads only once the write was
+	// partial), and the client gets all of it, then the end.
+	partial := make(chan struct{}, 1)
+	testHookPartial = func() {
+		select {
+		case partial <- struct{}{}:
+		default:
+		}
+	}
+	t.Cleanup(func() { testHookPartial = nil })
+	size := maxHeldResponse - 300
+	addr = serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
+		sizedBody(ctx)
+		if len(ctx.Response.Body()) > 1 {
+			ctx.SetConnectionClose()
+		}
+	}, func(ln net.Listener) net.Listener { return smallBufListener{ln} })
+	c = dialRawClient(t, addr)
+	c.conn.(*net.TCPConn).SetReadBuffer(4096) //nolint:errcheck
+	c.send("GET", "/size/1", nil)             // the small buffers apply from the next exchange
+	c.recv()
+	c.send("GET", "/size/"+strconv.Itoa(size), nil)
+	select {
+	case <-partial:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the last response fit the socket whole; the test's socket buffers are too large")
+	}
+	if status, body := c.recv(); status != 200 || len(body) != size || body[size-1] != byte('a'+size%26) {
+		t.Fatalf("the last response after a partial write: status %d, %d bytes; want 200 and %d", status, len(body), size)
+	}
+	if _, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last response: %v; want EOF", err)
+	}
+
 	// Close from another goroutine while a response is held and the
 	// wait is armed.
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")

@@ -34,6 +34,17 @@ func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
 	return int(n), errno
 }
 
+// sysWriteMore is sysWrite with MSG_MORE: the kernel may keep the last,
+// partial segment back for what follows, as TCP_CORK does; close(2) sends
+// it with the FIN.
+func sysWriteMore(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_MORE, 0, 0)
+	return int(n), errno
+}
+
 // readFD reads fd into p with sysRead: ok is false when there was nothing
 // to read (EAGAIN); a read of 0 bytes is io.EOF.
 func readFD(fd uintptr, p []byte) (n int, err error, ok bool) {
