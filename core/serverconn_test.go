@@ -254,11 +254,9 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// TestServerConnPartialWrite: a held response the socket takes only in
-// part is finished the usual way, and the next request is read after it.
-// The client reads nothing until the write was partial (testHookPartial),
-// so with small socket buffers it always is.
-func TestServerConnPartialWrite(t *testing.T) {
+// partialWrites sets testHookPartial for the test: the channel gets a value
+// when a held response did not fit the socket whole.
+func partialWrites(t *testing.T) <-chan struct{} {
 	partial := make(chan struct{}, 1)
 	testHookPartial = func() {
 		select {
@@ -267,6 +265,15 @@ func TestServerConnPartialWrite(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { testHookPartial = nil })
+	return partial
+}
+
+// TestServerConnPartialWrite: a held response the socket takes only in
+// part is finished the usual way, and the next request is read after it.
+// The client reads nothing until the write was partial (testHookPartial),
+// so with small socket buffers it always is.
+func TestServerConnPartialWrite(t *testing.T) {
+	partial := partialWrites(t)
 	addr := serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody,
 		func(ln net.Listener) net.Listener { return smallBufListener{ln} })
 	c := dialRawClient(t, addr)
@@ -392,14 +399,7 @@ func TestServerConnCloseWritesHeld(t *testing.T) {
 	// A last response larger than the socket takes at once: the close waits
 	// for room for the rest (the client reads only once the write was
 	// partial), and the client gets all of it, then the end.
-	partial := make(chan struct{}, 1)
-	testHookPartial = func() {
-		select {
-		case partial <- struct{}{}:
-		default:
-		}
-	}
-	t.Cleanup(func() { testHookPartial = nil })
+	partial := partialWrites(t)
 	size := maxHeldResponse - 300
 	addr = serveWaitFirst(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, func(ctx *fasthttp.RequestCtx) {
 		sizedBody(ctx)

@@ -8,16 +8,16 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// TestClientGone: the watchdog's poll sees a peer's close even behind
-// unread data (a pipelined request, a TLS close_notify), and a reset, and
-// never consumes data.
-func TestClientGone(t *testing.T) {
+// loopbackPairs returns a function that connects a client to a loopback
+// listener and returns both ends, closed when the test ends.
+func loopbackPairs(t *testing.T) func() (client *net.TCPConn, server net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	pair := func() (client *net.TCPConn, server net.Conn) {
+	t.Cleanup(func() { ln.Close() })
+	return func() (*net.TCPConn, net.Conn) {
 		t.Helper()
 		c, err := net.Dial("tcp4", ln.Addr().String())
 		if err != nil {
@@ -30,6 +30,13 @@ func TestClientGone(t *testing.T) {
 		t.Cleanup(func() { c.Close(); s.Close() })
 		return c.(*net.TCPConn), s
 	}
+}
+
+// TestClientGone: the watchdog's poll sees a peer's close even behind
+// unread data (a pipelined request, a TLS close_notify), and a reset, and
+// never consumes data.
+func TestClientGone(t *testing.T) {
+	pair := loopbackPairs(t)
 	// eventually polls until the peer's segment has arrived; loopback
 	// delivers it at once, the bound only keeps a broken build from hanging.
 	eventually := func(s net.Conn) bool {
@@ -82,22 +89,7 @@ func newPipeConn(t *testing.T) net.Conn {
 // is still seen within watchMaxGap. The ticks are driven with a made-up
 // clock.
 func TestWatchdogBackoff(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-
+	c, s := loopbackPairs(t)()
 	x := &exchange{ctx: &fasthttp.RequestCtx{}}
 	x.ctx.Init2(s, nil, false)
 	w := &watchdog{}
