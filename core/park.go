@@ -290,8 +290,15 @@ func (s *parkSet) dispatch() {
 		if c == nil {
 			continue // taken by Shutdown
 		}
+		// Readable without the peer's hang-up or an error, the next
+		// request's bytes are there: nothing to look at. Otherwise a peek
+		// tells bytes still to serve (a last request before the FIN) from
+		// a client that closed.
 		c.peekErr = nil
-		if c.peek(uintptr(fd)); c.peekErr != nil {
+		if !dataOnly(s.events[i].Events) {
+			c.peek(uintptr(fd))
+		}
+		if c.peekErr != nil {
 			c.conn.closeNow() // the client closed, or the socket failed
 			if testHookParkClosed != nil {
 				testHookParkClosed()
@@ -308,6 +315,13 @@ func (s *parkSet) dispatch() {
 		}
 	}
 	s.nev = 0
+}
+
+// dataOnly reports whether the epoll events of a parked connection say
+// only that bytes came: not the peer's hang-up (EPOLLRDHUP, EPOLLHUP) or
+// an error, which the connection's peek tells apart from a last request.
+func dataOnly(ev uint32) bool {
+	return ev&syscall.EPOLLIN != 0 && ev&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) == 0
 }
 
 // unparkWorkerIdle is how long an unpark worker waits for its next

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,6 +152,48 @@ func TestUnparkWorkerReused(t *testing.T) {
 		waitEvent(t, idle, "an idle unpark worker")
 		if g := goroutinesIn("fastgate/core.(*parkSet).unparkWorker"); g != 1 {
 			t.Fatalf("round %d: %d unpark workers; want the one, reused", i, g)
+		}
+	}
+}
+
+// TestParkedLastRequest: the next request of a parked connection is served
+// whether it comes alone (the events say only readable: no peek) or with
+// the client's FIN right behind it (readable and hung up: the peek finds
+// the request, which is served before the close). Clients that close
+// while parked: TestManyParkedConnections.
+func TestParkedLastRequest(t *testing.T) {
+	parked, unparked := setParkHooks(t, time.Millisecond)
+	addr, _ := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody)
+	c := dialRawClient(t, addr)
+	c.send("GET", "/size/10", nil)
+	c.recv()
+	waitEvent(t, parked, "park")
+	c.send("GET", "/size/11", nil)
+	if status, body := c.recv(); status != 200 || len(body) != 11 {
+		t.Fatalf("the request that unparked: %d, %d bytes", status, len(body))
+	}
+	waitEvent(t, unparked, "unpark")
+	waitEvent(t, parked, "park again")
+	c.send("GET", "/size/12", nil)
+	c.conn.(*net.TCPConn).CloseWrite() //nolint:errcheck // the FIN right behind the request
+	if status, body := c.recv(); status != 200 || len(body) != 12 {
+		t.Fatalf("a last request with the FIN behind it: %d, %d bytes", status, len(body))
+	}
+	if _, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last response: %v; want the server's close", err)
+	}
+	for _, ev := range []struct {
+		events uint32
+		want   bool
+	}{
+		{syscall.EPOLLIN, true},
+		{syscall.EPOLLIN | syscall.EPOLLRDHUP, false},
+		{syscall.EPOLLIN | syscall.EPOLLHUP, false},
+		{syscall.EPOLLERR, false},
+		{syscall.EPOLLRDHUP, false},
+	} {
+		if got := dataOnly(ev.events); got != ev.want {
+			t.Errorf("dataOnly(%#x) = %v; want %v", ev.events, got, ev.want)
 		}
 	}
 }
