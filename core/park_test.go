@@ -55,6 +55,20 @@ func waitEvent(t *testing.T, ch chan struct{}, what string) {
 	}
 }
 
+// parkedClient serves sizedBody with parking after a millisecond and the
+// idle timeout idle, and returns a client connection parked after one GET,
+// the park set, and the park and unpark hooks' channels.
+func parkedClient(t *testing.T, idle time.Duration) (c *rawClient, ps *parkSet, parked, unparked chan struct{}) {
+	t.Helper()
+	parked, unparked = setParkHooks(t, time.Millisecond)
+	addr, ps := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: idle}, sizedBody)
+	c = dialRawClient(t, addr)
+	c.send("GET", "/size/10", nil)
+	c.recv()
+	waitEvent(t, parked, "park")
+	return c, ps, parked, unparked
+}
+
 // serveParking serves h as the gateway does, with parking, and returns
 // the address and the park set.
 func serveParking(t *testing.T, srv *fasthttp.Server, h fasthttp.RequestHandler) (string, *parkSet) {
@@ -135,13 +149,8 @@ func parkRounds(t *testing.T, c *rawClient, ps *parkSet, parked, unparked chan s
 // by the same unpark worker each time, one that went idle after serving
 // it before, not by a new goroutine per unpark.
 func TestUnparkWorkerReused(t *testing.T) {
-	parked, unparked := setParkHooks(t, time.Millisecond)
 	idle := setHookChan(t, &testHookUnparkIdle, 64)
-	addr, _ := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody)
-	c := dialRawClient(t, addr)
-	c.send("GET", "/size/10", nil)
-	c.recv()
-	waitEvent(t, parked, "park")
+	c, _, parked, unparked := parkedClient(t, 10*time.Second)
 	for i := range 5 {
 		c.send("GET", "/size/"+strconv.Itoa(i), nil)
 		if status, body := c.recv(); status != 200 || len(body) != i {
@@ -162,12 +171,7 @@ func TestUnparkWorkerReused(t *testing.T) {
 // the request, which is served before the close). Clients that close
 // while parked: TestManyParkedConnections.
 func TestParkedLastRequest(t *testing.T) {
-	parked, unparked := setParkHooks(t, time.Millisecond)
-	addr, _ := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody)
-	c := dialRawClient(t, addr)
-	c.send("GET", "/size/10", nil)
-	c.recv()
-	waitEvent(t, parked, "park")
+	c, _, parked, unparked := parkedClient(t, 10*time.Second)
 	c.send("GET", "/size/11", nil)
 	if status, body := c.recv(); status != 200 || len(body) != 11 {
 		t.Fatalf("the request that unparked: %d, %d bytes", status, len(body))
@@ -227,12 +231,7 @@ func TestParkTick(t *testing.T) {
 // TestParkedConnIdleTimeout: a parked connection is closed when the idle
 // timeout fasthttp asked for passes; Shutdown closes the others.
 func TestParkedConnIdleTimeout(t *testing.T) {
-	parked, _ := setParkHooks(t, time.Millisecond)
-	addr, ps := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 300 * time.Millisecond}, sizedBody)
-	c := dialRawClient(t, addr)
-	c.send("GET", "/size/10", nil)
-	c.recv()
-	waitEvent(t, parked, "park")
+	c, ps, parked, _ := parkedClient(t, 300*time.Millisecond)
 	if b, err := c.br.ReadByte(); err != io.EOF {
 		t.Fatalf("a parked connection past its idle timeout: read %q, %v; want EOF", b, err)
 	}
@@ -241,7 +240,7 @@ func TestParkedConnIdleTimeout(t *testing.T) {
 		t.Fatalf("%d connections still parked after the idle timeout closed one", n)
 	}
 
-	c2 := dialRawClient(t, addr)
+	c2 := dialRawClient(t, c.conn.RemoteAddr().String())
 	c2.send("GET", "/size/10", nil)
 	c2.recv()
 	waitEvent(t, parked, "park")
