@@ -61,8 +61,12 @@ type openConn struct {
 	br    *bufio.Reader
 	resp  fasthttp.Response
 	state atomic.Int32
-	// due is the intended start of the request in flight, after r.start.
-	due atomic.Int64
+	// due is the intended start of the request in flight, after r.start;
+	// path is its path's index.
+	due  atomic.Int64
+	path atomic.Int32
+	// served counts the responses read (by the reader only).
+	served int
 
 	// State of one Read, for step (made once).
 	step    func(fd uintptr) bool
@@ -108,10 +112,13 @@ func (p *connPool) take(off time.Duration) *openConn {
 
 // openModel is the open model's part of a runner.
 type openModel struct {
-	reqs   [][]byte // the request of each path, serialized
-	head   bool     // HEAD: responses have no body
-	dialer net.Dialer
-	pool   connPool
+	reqs [][]byte // the request of each path, serialized
+	head bool     // HEAD: responses have no body
+	// idempotent: a request a closing server cut off is sent again
+	// (retry).
+	idempotent bool
+	dialer     net.Dialer
+	pool       connPool
 
 	open     atomic.Int64 // connections open or dialing
 	peak     atomic.Int64 // the most at once
@@ -130,6 +137,10 @@ func (r *runner) initOpen() {
 	o := &r.om
 	o.reqs = serializeRequests(sc, r.host, r.body)
 	o.head = sc.Method == fasthttp.MethodHead
+	switch sc.Method {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions, fasthttp.MethodPut, fasthttp.MethodDelete, fasthttp.MethodTrace:
+		o.idempotent = true
+	}
 	o.dialer.Timeout = sc.Timeout.D()
 	o.live = make(map[*openConn]struct{})
 }
@@ -279,6 +290,7 @@ func (r *runner) dialSend(off time.Duration, path int) {
 // send writes the request of path on c, which the caller made busy; false
 // when that failed (and was recorded).
 func (c *openConn) send(path int) bool {
+	c.path.Store(int32(path))
 	if err := c.nc.SetDeadline(time.Now().Add(c.r.sc.Timeout.D())); err != nil {
 		c.fail(err)
 		return false
@@ -301,6 +313,9 @@ func (c *openConn) readLoop() {
 			if errors.Is(err, os.ErrDeadlineExceeded) && c.state.Load() == connBusy && c.elapsed() < timeout {
 				continue
 			}
+			if c.retry(err) {
+				return
+			}
 			c.end(err)
 			return
 		}
@@ -320,6 +335,7 @@ func (c *openConn) readLoop() {
 		at := end.Sub(c.r.start)
 		c.sh.recordResponse(at-time.Duration(c.due.Load()), code, len(c.resp.Body()), ok)
 		c.r.tl.ended(at, at-time.Duration(c.due.Load()), false)
+		c.served++
 		keep := !c.resp.ConnectionClose() && c.br.Buffered() == 0
 		c.resp.Reset()
 		if !keep {
@@ -332,6 +348,27 @@ func (c *openConn) readLoop() {
 		c.publish = true // by the next read, once it waits
 		c.r.om.inflight.Done()
 	}
+}
+
+// retry sends c's request again, on a new connection, when the server
+// closed c, a keep-alive connection it had answered before, without a
+// byte of the response: its close of an idle connection crossed the
+// request (a close that came just before c went idle is not seen until
+// the next request is sent). HTTP clients do the same for idempotent
+// requests (fasthttp's HostClient, browsers). true when it did; the
+// request stays in flight, due when it was.
+func (c *openConn) retry(err error) bool {
+	o := &c.r.om
+	if c.served == 0 || !o.idempotent || c.br.Buffered() > 0 ||
+		!errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) ||
+		!c.state.CompareAndSwap(connBusy, connDead) {
+		return false
+	}
+	o.open.Add(1) // the new connection, before close counts c's end
+	o.readers.Add(1)
+	go c.r.dialSend(time.Duration(c.due.Load()), int(c.path.Load()))
+	c.close()
+	return true
 }
 
 // elapsed returns the time since the request in flight was due.

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -90,6 +91,64 @@ func TestOpenIdleClose(t *testing.T) {
 	}
 	if n := s.conns.Load(); n != 4 {
 		t.Fatalf("server accepted %d connections; want 4: each closed when idle, 250ms before the next arrival", n)
+	}
+}
+
+// closeOnSecond serves one request per connection and closes the
+// connection when the second comes, without a response: a server's close
+// of an idle keep-alive connection crossing the client's next request. It
+// returns the target URL and counts the connections.
+func closeOnSecond(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				var req fasthttp.Request
+				if req.Read(br) != nil {
+					return
+				}
+				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) //nolint:errcheck
+				req.Reset()
+				req.Read(br) //nolint:errcheck // then close, unanswered
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), &conns
+}
+
+// TestOpenRetryCrossedClose: a GET sent on a keep-alive connection the
+// server closes without answering it is sent again on a new connection,
+// as HTTP clients do, and succeeds; a POST is not sent again and fails.
+func TestOpenRetryCrossedClose(t *testing.T) {
+	url, conns := closeOnSecond(t)
+	sc := mustParse(t, `{"executor":"constant-arrival-rate","rate":20,"duration":"200ms",
+		"max_vus":10,"target":"`+url+`"}`)
+	sum := Run(context.Background(), sc, Options{})
+	if sum.Requests != 4 || sum.Failed != 0 || conns.Load() != 4 {
+		t.Fatalf("GET: %d requests, %d failed (errors %v), %d connections; want 4 answered on 4 (3 sent again)",
+			sum.Requests, sum.Failed, sum.Errors, conns.Load())
+	}
+
+	url, _ = closeOnSecond(t)
+	sc = mustParse(t, `{"executor":"constant-arrival-rate","rate":20,"duration":"200ms","method":"POST",
+		"max_vus":10,"target":"`+url+`"}`)
+	sum = Run(context.Background(), sc, Options{})
+	if sum.Requests != 4 || sum.Failed == 0 || sum.Errors["reset"] != sum.Failed {
+		t.Fatalf("POST: %d requests, %d failed (errors %v); want 4, those on a reused connection failed as resets, not sent again",
+			sum.Requests, sum.Failed, sum.Errors)
 	}
 }
 
