@@ -113,6 +113,7 @@ func (l waitFirstListener) wrap(c net.Conn) (_ net.Conn, ok bool) {
 const (
 	phaseWrite     = iota // write the held response, then wait
 	phaseProbe            // read at once; a request found means a lost edge
+	phaseProbePark        // phaseProbe, and nothing found ends the read (none)
 	phaseReadFirst        // read at once, or wait
 	phaseRead             // read after readiness
 )
@@ -163,6 +164,7 @@ type serverConn struct {
 	ran   bool // the callback ran
 	got   bool // the callback read
 	found bool // the probe read at once
+	none  bool // phaseProbePark read nothing: the connection parks
 	vec   [2][]byte
 	bufs  net.Buffers // over vec; a field, so writev does not allocate
 
@@ -286,6 +288,21 @@ func (c *serverConn) SetReadDeadline(t time.Time) error {
 func (c *serverConn) askRead(t time.Time) error {
 	c.rwant = t
 	if t.Equal(c.rset) || !c.eager && !c.rset.IsZero() && (t.IsZero() || !t.Before(c.rset)) {
+		return nil
+	}
+	return c.setRead(t)
+}
+
+// askProbe asks for the probe deadline t of a wait for the next request.
+// The socket's deadline, when it comes before t, stays only while it is
+// less than parkAfter/2 before t: a busy connection then moves its timer
+// twice a second, not once per request, and one left by a wait that began
+// a second or more ago does not fire in the middle of this one, a wake and
+// a read for nothing on every request of a client that comes back every
+// second or two.
+func (c *serverConn) askProbe(t time.Time) error {
+	c.rwant = t
+	if !c.eager && !c.rset.IsZero() && !c.rset.After(t) && t.Sub(c.rset) < parkAfter/2 {
 		return nil
 	}
 	return c.setRead(t)
@@ -442,7 +459,7 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 	}
 	switch {
 	case !parkAt.IsZero() && (idle.IsZero() || parkAt.Before(idle)):
-		probe = parkAt // it probes, then parks: one wake, not two
+		probe = parkAt // it probes, then parks: one wake, not two (phaseProbePark)
 	case c.idleFor > waitProbe && !idle.IsZero():
 		probe = idle.Add(waitProbe - c.idleFor)
 	default:
@@ -452,7 +469,7 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 		}
 	}
 	probing := !probe.Equal(idle)
-	if err := c.askRead(probe); err != nil {
+	if err := c.askProbe(probe); err != nil {
 		return 0, err
 	}
 	phase := phaseWrite
@@ -491,22 +508,30 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 			}
 			return c.readNow(p)
 		}
+		if c.none {
+			return c.parkNow() // the probe at the park time found nothing
+		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, err
 		}
 		if probing && !time.Now().Before(probe) {
 			// The probe expired: read at once under the idle deadline. The
-			// connection is idle: large bodies go back.
+			// connection is idle: large bodies go back. When the probe is
+			// the park time, the read that finds nothing parks it at once:
+			// a deadline already passed would fail the read before it
+			// reads, and park a connection whose next request is there.
 			c.bodies.release()
 			probing = false
 			c.rwant = idle
 			if err := c.setRead(idle); err != nil {
 				return 0, err
 			}
-			if err := c.earlier(parkAt); err != nil {
+			phase = phaseProbe
+			if probe.Equal(parkAt) && c.parkDue(parkAt) {
+				phase = phaseProbePark
+			} else if err := c.earlier(parkAt); err != nil {
 				return 0, err
 			}
-			phase = phaseProbe
 			continue
 		}
 		if !probing && !parkAt.IsZero() && c.parkDue(parkAt) {
@@ -522,7 +547,7 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 // rawRead runs one RawConn.Read from phase; done reports that it read.
 func (c *serverConn) rawRead(p []byte, phase int) (n int, err error, done bool) {
 	c.p, c.n, c.rerr, c.phase = p, 0, nil, phase
-	c.ran, c.got, c.found = false, false, false
+	c.ran, c.got, c.found, c.none = false, false, false, false
 	err = c.raw.Read(c.step)
 	c.p = nil
 	if !c.got {
@@ -541,9 +566,13 @@ func (c *serverConn) run(fd uintptr) bool {
 		}
 		c.phase = phaseRead
 		return false
-	case phaseProbe:
+	case phaseProbe, phaseProbePark:
 		if c.read(fd) {
 			c.found = true
+			return true
+		}
+		if c.phase == phaseProbePark {
+			c.none = true
 			return true
 		}
 		c.phase = phaseRead

@@ -489,9 +489,13 @@ func TestServerConnHijack(t *testing.T) {
 // TestGatewayPipelined: through the gateway, with a real upstream, a
 // client that sends its next request while the previous one is upstream
 // gets both answers in order (the probe finds the request the wait could
-// miss), and requests written together are answered together.
+// miss), and requests written together are answered together. The probe
+// is the park time (a second): it reads the waiting request rather than
+// parking a connection that has one, and the connection then reads
+// without waiting for good, so it never parks.
 func TestGatewayPipelined(t *testing.T) {
 	setWaitProbe(t, 20*time.Millisecond)
+	parked := setHookChan(t, &testHookParked, 64)
 	entered, release := make(chan struct{}), make(chan struct{})
 	h := newTCPHarness(t, func(ctx *fasthttp.RequestCtx) {
 		if string(ctx.Path()) == "/slow" {
@@ -522,5 +526,8 @@ func TestGatewayPipelined(t *testing.T) {
 				t.Fatalf("pipelined: got %d %q; want 200 %s", status, body, want)
 			}
 		}
+	}
+	if n := len(parked); n != 0 {
+		t.Fatalf("the pipelining connection parked %d times; want 0 (the probe finds its next request)", n)
 	}
 }
