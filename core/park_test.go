@@ -228,6 +228,86 @@ func TestParkTick(t *testing.T) {
 	}
 }
 
+// TestParkDelay: a connection whose client came back less than its park
+// delay after it parked waits twice parkAfter before it parks next, while
+// its client keeps that pace; one that stayed parked its delay or longer
+// goes back to parkAfter (the rule, on a made-up clock).
+func TestParkDelay(t *testing.T) {
+	var c parker
+	t0 := time.Now()
+	steps := []struct {
+		parked, back time.Duration // parked at t0+parked, back after back
+		slow         bool
+	}{
+		{0, parkAfter * 3 / 10, true},         // a request every 1.3 parkAfter
+		{2 * parkAfter, parkAfter, true},      // still sooner than its delay, now 2 parkAfter
+		{4 * parkAfter, 2 * parkAfter, false}, // parked its whole delay: back to parkAfter
+		{8 * parkAfter, parkAfter - time.Nanosecond, true},
+		{10 * parkAfter, 20 * parkAfter, false}, // idle a long time
+		{40 * parkAfter, parkAfter, false},      // exactly its delay is not sooner
+	}
+	for i, s := range steps {
+		c.parkedAt = t0.Add(s.parked)
+		c.unparkedAt(c.parkedAt.Add(s.back))
+		want := parkAfter
+		if s.slow {
+			want = parkDelaySlow * parkAfter
+		}
+		if c.slow != s.slow || c.parkDelay() != want {
+			t.Fatalf("step %d: back %v after parking: slow %v, delay %v; want %v, %v", i, s.back, c.slow, c.parkDelay(), s.slow, want)
+		}
+	}
+}
+
+// TestQuickReturnParksLater: a client that sends its next request as soon
+// as its connection parked makes the connection wait twice parkAfter before
+// it parks again; its later requests are served as before.
+func TestQuickReturnParksLater(t *testing.T) {
+	const after = 300 * time.Millisecond
+	parked, unparked := setParkHooks(t, after)
+	addr, ps := serveParking(t, &fasthttp.Server{ReadTimeout: 5 * time.Second, IdleTimeout: 10 * time.Second}, sizedBody)
+	c := dialRawClient(t, addr)
+	c.send("GET", "/size/10", nil)
+	c.recv()
+	waitEvent(t, parked, "park")
+	if slow := parkedSlow(t, ps); slow {
+		t.Fatal("a connection that never parked before waits twice parkAfter")
+	}
+	sent := time.Now()
+	c.send("GET", "/size/20", nil) // back at once: sooner than parkAfter
+	if status, body := c.recv(); status != 200 || len(body) != 20 {
+		t.Fatalf("GET after the park: %d, %d bytes", status, len(body))
+	}
+	waitEvent(t, unparked, "unpark")
+	waitEvent(t, parked, "park after the quick return")
+	if waited := time.Since(sent); waited < parkDelaySlow*after {
+		t.Fatalf("parked %v after the request; want at least %v", waited, parkDelaySlow*after)
+	}
+	if slow := parkedSlow(t, ps); !slow {
+		t.Fatal("a connection back sooner than its park delay does not wait longer to park")
+	}
+	c.send("GET", "/size/30", nil)
+	if status, body := c.recv(); status != 200 || len(body) != 30 {
+		t.Fatalf("GET after the second park: %d, %d bytes", status, len(body))
+	}
+	waitEvent(t, unparked, "unpark")
+}
+
+// parkedSlow returns whether ps's one parked connection waits twice
+// parkAfter before it parks.
+func parkedSlow(t *testing.T, ps *parkSet) bool {
+	t.Helper()
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if len(ps.conns) != 1 {
+		t.Fatalf("%d connections parked; want 1", len(ps.conns))
+	}
+	for _, c := range ps.conns {
+		return c.slow
+	}
+	return false
+}
+
 // TestParkedConnIdleTimeout: a parked connection is closed when the idle
 // timeout fasthttp asked for passes; Shutdown closes the others.
 func TestParkedConnIdleTimeout(t *testing.T) {
