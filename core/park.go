@@ -43,7 +43,7 @@ var parkAfter = time.Second
 // A client that comes back soon after its connection parked pays a park
 // and an unpark for each request and saves little memory for it: with a
 // request every 1.3 s the connection was parked 0.3 s of each 1.3, and
-// those two cost more than a fifth of the CPU of each request. So a
+// those two cost about a fifth of the CPU of each request. So a
 // connection whose next request came less than its park delay after it
 // parked waits twice parkAfter before it parks next, as long as its
 // client keeps that pace; one that stayed parked longer goes back to
