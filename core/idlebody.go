@@ -187,7 +187,7 @@ func (c *tlsServerConn) Read(p []byte) (int, error) {
 		probe = time.Now().Add(waitProbe) // one that parks gives them back then
 	}
 	if t := earliest(parkAt, probe); !t.IsZero() && (c.rwant.IsZero() || t.Before(c.rwant)) &&
-		(c.rset.IsZero() || c.rset.After(t) || t.Sub(c.rset) >= parkAfter/2) {
+		!keepsDeadline(c.rset, t) {
 		if err := c.setRead(t); err != nil {
 			return 0, err
 		}

@@ -294,18 +294,24 @@ func (c *serverConn) askRead(t time.Time) error {
 }
 
 // askProbe asks for the probe deadline t of a wait for the next request.
-// The socket's deadline, when it comes before t, stays only while it is
-// less than parkAfter/2 before t: a busy connection then moves its timer
-// twice a second, not once per request, and one left by a wait that began
-// a second or more ago does not fire in the middle of this one, a wake and
-// a read for nothing on every request of a client that comes back every
-// second or two.
+// The socket's deadline stays only as keepsDeadline says: one left by a
+// wait that began a second or more ago does not fire in the middle of this
+// one, a wake and a read for nothing on every request of a client that
+// comes back every second or two.
 func (c *serverConn) askProbe(t time.Time) error {
 	c.rwant = t
-	if !c.eager && !c.rset.IsZero() && !c.rset.After(t) && t.Sub(c.rset) < parkAfter/2 {
+	if !c.eager && keepsDeadline(c.rset, t) {
 		return nil
 	}
 	return c.setRead(t)
+}
+
+// keepsDeadline reports whether a socket deadline already set at set may
+// stay for a wait that wants t: it comes first, by less than parkAfter/2.
+// A busy connection then moves its timer a few times a second, not once
+// per request, and an idle one wakes once more before t.
+func keepsDeadline(set, t time.Time) bool {
+	return !set.IsZero() && !set.After(t) && t.Sub(set) < parkAfter/2
 }
 
 func (c *serverConn) setRead(t time.Time) error {
@@ -428,15 +434,10 @@ func (c *serverConn) readNow(p []byte) (int, error) {
 }
 
 // earlier moves the socket's read deadline to t when t comes before the
-// one asked for (rearmRead moves it back when it fires). A socket deadline
-// already set less than parkAfter/2 before t stays: a busy connection then
-// moves its timer a few times a second, not once per request, and an idle
-// one wakes once more before t.
+// one asked for (rearmRead moves it back when it fires), unless the
+// socket's may stay (keepsDeadline).
 func (c *serverConn) earlier(t time.Time) error {
-	if t.IsZero() || !c.rwant.IsZero() && !t.Before(c.rwant) {
-		return nil
-	}
-	if !c.rset.IsZero() && !c.rset.After(t) && t.Sub(c.rset) < parkAfter/2 {
+	if t.IsZero() || !c.rwant.IsZero() && !t.Before(c.rwant) || keepsDeadline(c.rset, t) {
 		return nil
 	}
 	return c.setRead(t)
@@ -589,22 +590,32 @@ func (c *serverConn) writeHeld(fd uintptr) bool {
 	if c.held == nil {
 		return true // Close wrote it
 	}
+	switch errno := c.sendHeldLocked(fd, 0); errno {
+	case 0:
+		c.releaseLocked()
+		return true
+	case syscall.EAGAIN:
+	default:
+		c.werr = os.NewSyscallError("write", errno)
+	}
+	return false
+}
+
+// sendHeldLocked writes the rest of the held response to fd with the send
+// flags flags, until all of it went (0), the socket is full (EAGAIN) or
+// the write failed.
+func (c *serverConn) sendHeldLocked(fd uintptr, flags int) syscall.Errno {
 	for c.off < len(c.held.b) {
-		n, errno := sysWrite(fd, c.held.b[c.off:])
+		n, errno := sysSend(fd, c.held.b[c.off:], flags)
 		switch errno {
 		case 0:
+			c.off += n
 		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
 		default:
-			c.werr = os.NewSyscallError("write", errno)
-			return false
+			return errno
 		}
-		c.off += n
 	}
-	c.releaseLocked()
-	return true
+	return 0
 }
 
 // read reads fd into c.p, reporting false when there was nothing to read.
@@ -668,21 +679,15 @@ func (c *serverConn) flushClosingLocked() error {
 	}
 	var werr error
 	step := func(fd uintptr) bool {
-		for c.off < len(c.held.b) {
-			n, errno := sysWriteMore(fd, c.held.b[c.off:])
-			switch errno {
-			case 0:
-				c.off += n
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				if testHookPartial != nil {
-					testHookPartial()
-				}
-				return false
-			default:
-				werr = os.NewSyscallError("sendto", errno)
-				return true
+		switch errno := c.sendHeldLocked(fd, syscall.MSG_MORE); errno {
+		case 0:
+		case syscall.EAGAIN:
+			if testHookPartial != nil {
+				testHookPartial()
 			}
+			return false
+		default:
+			werr = os.NewSyscallError("sendto", errno)
 		}
 		return true
 	}

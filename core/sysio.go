@@ -27,21 +27,17 @@ func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
 }
 
 func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
-	if len(p) == 0 {
-		return 0, 0
-	}
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
-	return int(n), errno
+	return sysSend(fd, p, 0)
 }
 
-// sysWriteMore is sysWrite with MSG_MORE: the kernel may keep the last,
-// partial segment back for what follows, as TCP_CORK does; close(2) sends
-// it with the FIN.
-func sysWriteMore(fd uintptr, p []byte) (int, syscall.Errno) {
+// sysSend is sysWrite with send flags: with MSG_MORE the kernel may keep
+// the last, partial segment back for what follows, as TCP_CORK does;
+// close(2) sends it with the FIN.
+func sysSend(fd uintptr, p []byte, flags int) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_MORE, 0, 0)
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
 	return int(n), errno
 }
 
