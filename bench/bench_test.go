@@ -46,7 +46,8 @@ func TestBenchEndToEnd(t *testing.T) {
 	requireProxy(t, targetHAProxy)
 	targets := []string{targetDirect, targetFastgate, targetNginx, targetHAProxy, targetFloorGoroutine, targetFloorLoop}
 	out, stdout, res, b := runBench(t, "-only", "get-small,fastgate-features", "-open-load", "0",
-		"-targets", strings.Join(targets, ","), "-idle-conns", "50", "-idle-settle", "10ms")
+		"-targets", strings.Join(targets, ","), "-idle-conns", "50", "-idle-settle", "10ms",
+		"-slow-clients", "20", "-slow-every", "100ms", "-slow-time", "300ms")
 	for _, field := range []string{`"open"`, `"open_load"`, `"offered_rps"`, `"dropped"`, `"send_lag_p99_ms"`} {
 		if bytes.Contains(b, []byte(field)) {
 			t.Errorf("-open-load 0: latest.json has %s; want no open-model fields", field)
@@ -110,12 +111,29 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Errorf("idle row %d: %+v; want %s, 50 connections, both resident sizes", i, ir, idleTargets[i])
 		}
 	}
+	// The slow-clients phase: a row each for fastgate, nginx and HAProxy,
+	// every request answered, and fastgate's ratios. (Not the CPU: 300ms
+	// of 200 requests/s may take less than the kernel's 10ms tick.)
+	sr := res.Slow
+	if sr == nil || sr.Clients != 20 || len(sr.Rows) != len(idleTargets) {
+		t.Fatalf("slow clients: %+v; want 20 clients and rows %v", sr, idleTargets)
+	}
+	for i, rw := range sr.Rows {
+		if rw.Target != idleTargets[i] || len(rw.Runs) != 1 || rw.Requests == 0 || rw.Errors != 0 ||
+			sr.RSSMiB[rw.Target].Median <= 0 {
+			t.Errorf("slow clients row %d: %+v, RSS %v; want %s, 1 run, some requests, none failed, a resident size",
+				i, rw, sr.RSSMiB[rw.Target], idleTargets[i])
+		}
+	}
 	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))
 	requireContains(t, "latest.md", string(md), "| target | requests/s | CPU µs / request | user / kernel µs |", "| fastgate |",
 		"| floor-loop (minimal Go epoll proxy, not a gateway) |",
 		"**idle keep-alive connections** — 50 client connections", "opened in two halves each left idle 10ms",
-		"| target | connections | RSS at half MiB | RSS at all MiB | KB per idle connection |")
-	requireContains(t, "stdout", stdout.String(), "get-small — ", "CPU µs / request", "fastgate", "idle keep-alive connections")
+		"| target | connections | RSS at half MiB | RSS at all MiB | KB per idle connection |",
+		"**slow clients** — 20 keep-alive connections, each sending a GET ~100 B every 100ms",
+		"| target | requests/s | CPU µs / request | user / kernel µs | RSS MiB |")
+	requireContains(t, "stdout", stdout.String(), "get-small — ", "CPU µs / request", "fastgate", "idle keep-alive connections",
+		"slow clients — 20 keep-alive connections")
 }
 
 // checkSVG parses the chart and checks it has a bar per row.
@@ -696,8 +714,11 @@ func TestOpenFlags(t *testing.T) {
 	bad([]string{"-open-max-vus", "20000"}, "want -conns (64) to 10000")
 	bad([]string{"-idle-conns", "-1"}, "-idle-conns -1: want 0 (no phase) to 3000")
 	bad([]string{"-idle-conns", "5000"}, "-idle-conns 5000: want 0 (no phase) to 3000")
-	if c.idleConns != 2000 {
-		t.Errorf("-idle-conns default %d; want 2000", c.idleConns)
+	bad([]string{"-slow-clients", "5000"}, "-slow-clients 5000: want 0 (no phase) to 3000")
+	bad([]string{"-slow-every", "0s"}, "want positive durations")
+	if c.idleConns != 2000 || c.slowClients != 1000 || c.slowEvery != 2500*time.Millisecond || c.slowTime != 8*time.Second {
+		t.Errorf("defaults: -idle-conns %d, -slow-clients %d, -slow-every %s, -slow-time %s; want 2000, 1000, 2.5s, 8s",
+			c.idleConns, c.slowClients, c.slowEvery, c.slowTime)
 	}
 	b := &bench{cfg: &config{openLoad: 0.7}}
 	f := func(openWorkloads, name string, names []string, want bool) {
@@ -789,7 +810,7 @@ func runBench(t *testing.T, args ...string) (out string, stdout *bytes.Buffer, r
 	stdout = new(bytes.Buffer)
 	var stderr bytes.Buffer
 	base := []string{"-bin", testBin(t), "-time", "1s", "-repeat", "1", "-workloads", "workloads.json",
-		"-out", out, "-wrk=false", "-install=false", "-idle-conns", "0"}
+		"-out", out, "-wrk=false", "-install=false", "-idle-conns", "0", "-slow-clients", "0"}
 	if code := runMain(append(base, args...), stdout, &stderr); code != 0 {
 		t.Fatalf("bench exit code %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
 	}

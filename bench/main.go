@@ -48,7 +48,11 @@
 // -idle-conns 0 skips it): -idle-conns client connections held open on
 // each of fastgate, nginx and HAProxy, each after one request, in two
 // halves left idle -idle-settle each, and the growth of the proxy's
-// resident memory per connection over the second half.
+// resident memory per connection over the second half. Then the
+// slow-clients phase (slow.go; -slow-clients 0 skips it): -slow-clients
+// keep-alive connections each sending a GET every -slow-every (2.5s), and
+// each proxy's CPU per request and resident memory over -slow-time, the
+// proxies in turn, -repeat times.
 //
 // It prints one table per workload (medians, min–max spread, fastgate's
 // and fastgate-reuseport's ratios to nginx and HAProxy), one more at R
@@ -117,6 +121,11 @@ type config struct {
 	// phase. idleSettle is how long each half stays idle.
 	idleConns  int
 	idleSettle time.Duration
+	// slowClients is the slow-clients phase's connection count; 0: no
+	// phase. Each sends a request every slowEvery; each run counts over
+	// slowTime.
+	slowClients         int
+	slowEvery, slowTime time.Duration
 	// pgo, when set, is where to write fastgate's CPU profile over the
 	// workloads (pgo.go) instead of measuring.
 	pgo string
@@ -162,6 +171,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.openWorkloads, "open-workloads", "", "comma-separated workloads with the open-model phase; empty: those with an nginx or haproxy row")
 	fs.IntVar(&c.idleConns, "idle-conns", 2000, "client connections the idle-connection phase holds open on each of fastgate, nginx and HAProxy, before the workloads, to measure their resident memory per idle keep-alive connection; 0: no phase")
 	fs.DurationVar(&c.idleSettle, "idle-settle", 2*time.Second, "how long each half of the idle-connection phase's connections stays idle before the memory is read (fastgate parks a connection idle for 1s)")
+	fs.IntVar(&c.slowClients, "slow-clients", 1000, "keep-alive connections of the slow-clients phase, after the idle-connection phase: each sends a GET every -slow-every, and each proxy's CPU per request and resident memory are measured, -repeat runs in turn; 0: no phase")
+	fs.DurationVar(&c.slowEvery, "slow-every", 2500*time.Millisecond, "how often each slow client sends its request (fastgate parks a connection idle for 1s)")
+	fs.DurationVar(&c.slowTime, "slow-time", 8*time.Second, "how long each run of the slow-clients phase counts, after one period of -slow-every")
 	fs.IntVar(&c.openMaxVUs, "open-max-vus", 2000, "most VUs (requests in flight, each on its own connection) of an open-model run; an arrival finding them all busy is dropped, its latency not counted. Lower keeps an overloaded generator from piling up connections, but hides the stalls the open model is there to count")
 	fs.StringVar(&c.pgo, "pgo", "", "instead of measuring, write to this file a CPU profile of fastgate under each workload for -time, merged (make pgo: cmd/fastgate/default.pgo, which go build uses for profile-guided optimization)")
 	if err := fs.Parse(args); err != nil {
@@ -169,7 +181,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.pgo != "" {
 		// Only fastgate is profiled; nothing else is measured.
-		c.targets, c.idleConns, c.syscalls, c.wrk, c.openLoad = targetFastgate, 0, false, false, 0
+		c.targets, c.idleConns, c.slowClients, c.syscalls, c.wrk, c.openLoad = targetFastgate, 0, 0, false, false, 0
 	}
 	if c.repeat < 1 || c.conns < 1 || c.runTime <= 0 || c.cores < 1 || c.gomaxprocs < 0 {
 		return nil, fmt.Errorf("bench: -repeat, -conns, -time and -cores must be positive")
@@ -179,6 +191,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.idleConns < 0 || c.idleConns > 3000 {
 		return nil, fmt.Errorf("bench: -idle-conns %d: want 0 (no phase) to 3000 (nginx's and HAProxy's configs take 4096 connections)", c.idleConns)
+	}
+	if c.slowClients < 0 || c.slowClients > 3000 {
+		return nil, fmt.Errorf("bench: -slow-clients %d: want 0 (no phase) to 3000 (nginx's and HAProxy's configs take 4096 connections)", c.slowClients)
+	}
+	if c.slowClients > 0 && (c.slowEvery <= 0 || c.slowTime <= 0) {
+		return nil, fmt.Errorf("bench: -slow-every %s, -slow-time %s: want positive durations", c.slowEvery, c.slowTime)
 	}
 	if c.openLoad < 0 || c.openLoad > 1 {
 		return nil, fmt.Errorf("bench: -open-load %g: want a fraction of fastgate's saturation throughput, 0..1 (0: no open-model phase)", c.openLoad)
@@ -428,10 +446,18 @@ func (b *bench) run() (*results, error) {
 		per += b.cfg.runTime.Round(time.Second)
 	}
 	est := time.Duration(total)*per + time.Duration(open*b.cfg.repeat)*b.cfg.runTime
+	if b.cfg.slowClients > 0 {
+		est += time.Duration(b.cfg.repeat*len(idleTargets)) * (b.cfg.slowEvery*5/4 + b.cfg.slowTime + time.Second)
+	}
 	b.logf("%d workloads, %d rows (%d more in the open model), %d x %s runs each, about %s; others using the CPU skew the figures",
 		len(b.workloads), total, open, b.cfg.repeat, b.cfg.runTime, est.Round(time.Second))
 	if b.cfg.idleConns > 0 {
 		if err := b.measureIdle(); err != nil {
+			return nil, err
+		}
+	}
+	if b.cfg.slowClients > 0 {
+		if err := b.measureSlow(); err != nil {
 			return nil, err
 		}
 	}

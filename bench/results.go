@@ -27,6 +27,8 @@ type results struct {
 	Workloads []*workloadResult `json:"workloads"`
 	// Idle is the idle-connection phase (-idle-conns), when it ran.
 	Idle []*idleResult `json:"idle_connections,omitempty"`
+	// Slow is the slow-clients phase (-slow-clients), when it ran.
+	Slow *slowResult `json:"slow_clients,omitempty"`
 }
 
 // settings are the knobs of the run.
@@ -217,12 +219,17 @@ func openRate(load float64, fastgate []run) (rate, saturation float64) {
 
 // statOf returns the median and range of the values f picks from runs.
 func statOf(runs []run, f func(*run) float64) stat {
-	if len(runs) == 0 {
-		return stat{}
-	}
 	v := make([]float64, len(runs))
 	for i := range runs {
 		v[i] = f(&runs[i])
+	}
+	return statOfValues(v)
+}
+
+// statOfValues returns the median and range of v, which it sorts.
+func statOfValues(v []float64) stat {
+	if len(v) == 0 {
+		return stat{}
 	}
 	slices.Sort(v)
 	m := v[len(v)/2]
@@ -245,6 +252,9 @@ func (r *results) finish() {
 	for _, wr := range r.Workloads {
 		wr.Ratios = addRatios(wr.Ratios, wr.find(targetFastgate), wr)
 		wr.ReuseportRatios = addRatios(wr.ReuseportRatios, wr.find(targetReuseport), wr)
+	}
+	if r.Slow != nil {
+		r.Slow.finish()
 	}
 }
 
@@ -525,6 +535,14 @@ func (r *results) printTables(w io.Writer) {
 		head, rows := r.idleTableRows()
 		printTable(w, head, rows)
 	}
+	if r.Slow != nil {
+		fmt.Fprintf(w, "\n%s\n", strings.ReplaceAll(r.slowTitle(), "**", ""))
+		head, rows := r.slowTableRows()
+		printTable(w, head, rows)
+		for _, l := range r.slowRatioLines() {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 }
 
 // printTable prints head and rows aligned: the first column to the left,
@@ -597,6 +615,12 @@ func (r *results) markdown() string {
 		fmt.Fprintf(&b, "\n%s\n\n", r.idleTitle())
 		head, rows := r.idleTableRows()
 		writeMarkdownTable(&b, head, rows)
+	}
+	if r.Slow != nil {
+		fmt.Fprintf(&b, "\n%s\n\n", r.slowTitle())
+		head, rows := r.slowTableRows()
+		writeMarkdownTable(&b, head, rows)
+		writeMarkdownList(&b, r.slowRatioLines())
 	}
 	return b.String()
 }
