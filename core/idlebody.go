@@ -183,8 +183,11 @@ func (c *tlsServerConn) Read(p []byte) (int, error) {
 	if c.canPark() {
 		parkAt = c.parkTime(c.rwant)
 	}
-	if c.bodies.pending && parkAt.IsZero() {
+	switch {
+	case c.bodies.pending && parkAt.IsZero():
 		probe = time.Now().Add(waitProbe) // one that parks gives them back then
+	case c.bodies.pending && c.slow:
+		probe = c.bodiesTime(c.rwant) // or after parkAfter, when it parks later
 	}
 	if t := earliest(parkAt, probe); !t.IsZero() && (c.rwant.IsZero() || t.Before(c.rwant)) &&
 		!keepsDeadline(c.rset, t) {

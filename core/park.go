@@ -42,16 +42,19 @@ var parkAfter = time.Second
 
 // A client that comes back soon after its connection parked pays a park
 // and an unpark for each request and saves little memory for it: with a
-// request every 1.3 s the connection was parked 0.3 s of each 1.3, and
-// those two cost about a fifth of the CPU of each request. So a
-// connection whose next request came less than its park delay after it
-// parked waits twice parkAfter before it parks next, as long as its
-// client keeps that pace; one that stayed parked longer goes back to
-// parkAfter. Clients that send a request every second or two keep their
-// connection unparked, with its 23 KB; those idle longer park as before.
-// One step only: the wait also bounds how long a pipelining client waits
-// once, and how long large bodies are kept (serverConn.waitRead).
-const parkDelaySlow = 2
+// request every 2.5 s the connection was parked 1.5 s of each 2.5, the two
+// cost about a quarter of the CPU of each request (make bench's slow
+// clients: 150 against 115 µs unparked), and the unpark workers that
+// served those connections held about as much memory as the parks freed.
+// So a connection whose client came back less than parkDelaySlow times
+// parkAfter after its previous request waits that long before it parks
+// next, as long as its client keeps that pace; one that stayed away
+// longer goes back to parkAfter. Clients that send a request every few
+// seconds keep their connection unparked, with its 23 KB; those idle
+// longer park as before. Large bodies still go back after parkAfter
+// (bodiesTime); the wait also bounds how long a pipelining client whose
+// request it missed waits, once (serverConn.waitRead).
+const parkDelaySlow = 4
 
 // parkDelay returns how long c waits for its next request before it
 // parks.
@@ -63,9 +66,10 @@ func (c *parker) parkDelay() time.Duration {
 }
 
 // unparkedAt sets c's park delay for its next wait: c came back at now
-// from the park that began at c.parkedAt.
+// from the park that began at c.parkedAt, its park delay after its
+// previous request.
 func (c *parker) unparkedAt(now time.Time) {
-	c.slow = now.Sub(c.parkedAt) < c.parkDelay()
+	c.slow = now.Sub(c.parkedAt)+c.parkDelay() < parkDelaySlow*parkAfter
 }
 
 // errParked is what the Read of a connection being parked returns.
@@ -467,10 +471,22 @@ func (c *parker) canPark() bool {
 // the park delay after it started, which is the idle deadline fasthttp has
 // just asked for less idleFor (no clock read on the request path).
 func (c *parker) parkTime(idle time.Time) time.Time {
+	return c.waitTime(idle, c.parkDelay())
+}
+
+// bodiesTime returns when such a wait gives back large bodies (idlebody.go)
+// when it parks later than that: parkAfter after it started.
+func (c *parker) bodiesTime(idle time.Time) time.Time {
+	return c.waitTime(idle, parkAfter)
+}
+
+// waitTime returns the time d after the start of the wait whose idle
+// deadline is idle, on parkTick's grid.
+func (c *parker) waitTime(idle time.Time, d time.Duration) time.Time {
 	if !idle.IsZero() && c.idleFor > 0 {
-		return parkTick(idle.Add(c.parkDelay() - c.idleFor))
+		return parkTick(idle.Add(d - c.idleFor))
 	}
-	return parkTick(time.Now().Add(c.parkDelay()))
+	return parkTick(time.Now().Add(d))
 }
 
 // parkTick rounds t up to the next multiple of parkAfter/4 on the clock,

@@ -239,12 +239,13 @@ func TestParkDelay(t *testing.T) {
 		parked, back time.Duration // parked at t0+parked, back after back
 		slow         bool
 	}{
-		{0, parkAfter * 3 / 10, true},         // a request every 1.3 parkAfter
-		{2 * parkAfter, parkAfter, true},      // still sooner than its delay, now 2 parkAfter
-		{4 * parkAfter, 2 * parkAfter, false}, // parked its whole delay: back to parkAfter
-		{8 * parkAfter, parkAfter - time.Nanosecond, true},
-		{10 * parkAfter, 20 * parkAfter, false}, // idle a long time
-		{40 * parkAfter, parkAfter, false},      // exactly its delay is not sooner
+		{0, parkAfter * 3 / 10, true},               // a request every 1.3 parkAfter
+		{2 * parkAfter, parkAfter / 2, false},       // 4.5 parkAfter after its previous request
+		{10 * parkAfter, parkAfter * 29 / 10, true}, // a request every 3.9 parkAfter
+		{20 * parkAfter, 20 * parkAfter, false},     // idle a long time
+		{60 * parkAfter, 3 * parkAfter, false},      // exactly parkDelaySlow after is not sooner
+		{70 * parkAfter, 3*parkAfter - 1, true},     // just sooner
+		{80 * parkAfter, 4*parkAfter - 1, false},    // its delay was parkDelaySlow: not soon
 	}
 	for i, s := range steps {
 		c.parkedAt = t0.Add(s.parked)
@@ -259,9 +260,40 @@ func TestParkDelay(t *testing.T) {
 	}
 }
 
+// TestProbeTime: a wait that parks probes when it parks, except one whose
+// park delay is the longer one while large bodies are pending: it probes
+// after parkAfter, when a connection with the usual delay gave them back.
+func TestProbeTime(t *testing.T) {
+	c := &serverConn{}
+	c.idleFor = 90 * time.Second
+	idle := time.Now().Add(c.idleFor)
+	for _, tc := range []struct {
+		slow, pending bool
+		want          time.Duration // after the wait's start
+	}{
+		{false, false, parkAfter},
+		{false, true, parkAfter},
+		{true, false, parkDelaySlow * parkAfter},
+		{true, true, parkAfter},
+	} {
+		c.slow, c.bodies.pending = tc.slow, tc.pending
+		parkAt := c.parkTime(idle)
+		want := parkTick(idle.Add(tc.want - c.idleFor))
+		if got := c.probeTime(idle, parkAt); !got.Equal(want) {
+			t.Errorf("slow %v, bodies pending %v: probe %v after the wait's start; want %v",
+				tc.slow, tc.pending, got.Sub(idle.Add(-c.idleFor)), want.Sub(idle.Add(-c.idleFor)))
+		}
+	}
+	// Not parking: waitProbe after the start, as before.
+	c.slow, c.bodies.pending = true, true
+	if got, want := c.probeTime(idle, time.Time{}), idle.Add(waitProbe-c.idleFor); !got.Equal(want) {
+		t.Errorf("a wait that does not park probes at %v; want %v", got, want)
+	}
+}
+
 // TestQuickReturnParksLater: a client that sends its next request as soon
-// as its connection parked makes the connection wait twice parkAfter before
-// it parks again; its later requests are served as before.
+// as its connection parked makes the connection wait parkDelaySlow times
+// parkAfter before it parks again; its later requests are served as before.
 func TestQuickReturnParksLater(t *testing.T) {
 	const after = 300 * time.Millisecond
 	parked, unparked := setParkHooks(t, after)
@@ -271,7 +303,7 @@ func TestQuickReturnParksLater(t *testing.T) {
 	c.recv()
 	waitEvent(t, parked, "park")
 	if slow := parkedSlow(t, ps); slow {
-		t.Fatal("a connection that never parked before waits twice parkAfter")
+		t.Fatal("a connection that never parked before waits longer than parkAfter")
 	}
 	sent := time.Now()
 	c.send("GET", "/size/20", nil) // back at once: sooner than parkAfter
@@ -293,8 +325,8 @@ func TestQuickReturnParksLater(t *testing.T) {
 	waitEvent(t, unparked, "unpark")
 }
 
-// parkedSlow returns whether ps's one parked connection waits twice
-// parkAfter before it parks.
+// parkedSlow returns whether ps's one parked connection waits
+// parkDelaySlow times parkAfter before it parks.
 func parkedSlow(t *testing.T, ps *parkSet) bool {
 	t.Helper()
 	ps.mu.Lock()

@@ -31,8 +31,9 @@ import (
 // anyway under the idle deadline fasthttp asked for, and one that finds a
 // request already there goes back to plain reads for good. A pipelining
 // client waits waitProbe once; a closed client is seen waitProbe late. A
-// connection that may park probes when it parks (parkAfter): one timer
-// per idle wait, not two.
+// connection that may park probes when it parks (its park delay): one
+// timer per idle wait, not two; one whose delay is the longer one
+// (parkDelaySlow) probes after parkAfter while large bodies are pending.
 
 // waitProbe bounds the write-then-wait before a plain read checks for a
 // request whose readiness the wait could have missed.
@@ -403,8 +404,11 @@ func (c *serverConn) readNow(p []byte) (int, error) {
 		parkAt = c.parkTime(c.rwant)
 	}
 	t := parkAt
-	if c.bodies.pending && parkAt.IsZero() {
+	switch {
+	case c.bodies.pending && parkAt.IsZero():
 		t = time.Now().Add(waitProbe) // one that parks gives them back then
+	case c.bodies.pending && c.slow:
+		t = c.bodiesTime(c.rwant) // or after parkAfter, when it parks later
 	}
 	if err := c.earlier(t); err != nil {
 		return 0, err
@@ -454,21 +458,11 @@ func (c *serverConn) parkDue(parkAt time.Time) bool {
 // the probe deadline, then the idle one.
 func (c *serverConn) waitRead(p []byte) (int, error) {
 	idle := c.idle
-	var parkAt, probe time.Time
+	var parkAt time.Time
 	if c.canPark() {
 		parkAt = c.parkTime(idle)
 	}
-	switch {
-	case !parkAt.IsZero() && (idle.IsZero() || parkAt.Before(idle)):
-		probe = parkAt // it probes, then parks: one wake, not two (phaseProbePark)
-	case c.idleFor > waitProbe && !idle.IsZero():
-		probe = idle.Add(waitProbe - c.idleFor)
-	default:
-		probe = time.Now().Add(waitProbe)
-		if !idle.IsZero() && idle.Before(probe) {
-			probe = idle
-		}
-	}
+	probe := c.probeTime(idle, parkAt)
 	probing := !probe.Equal(idle)
 	if err := c.askProbe(probe); err != nil {
 		return 0, err
@@ -543,6 +537,25 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 		}
 		phase = phaseReadFirst
 	}
+}
+
+// probeTime returns the probe deadline of a wait for the next request
+// whose idle deadline is idle and that parks at parkAt (zero: never).
+func (c *serverConn) probeTime(idle, parkAt time.Time) time.Time {
+	switch {
+	case !parkAt.IsZero() && (idle.IsZero() || parkAt.Before(idle)):
+		if c.bodies.pending && c.slow {
+			return c.bodiesTime(idle) // large bodies go back no later than before the longer wait
+		}
+		return parkAt // it probes, then parks: one wake, not two (phaseProbePark)
+	case c.idleFor > waitProbe && !idle.IsZero():
+		return idle.Add(waitProbe - c.idleFor)
+	}
+	probe := time.Now().Add(waitProbe)
+	if !idle.IsZero() && idle.Before(probe) {
+		probe = idle
+	}
+	return probe
 }
 
 // rawRead runs one RawConn.Read from phase; done reports that it read.
