@@ -38,7 +38,7 @@ deps: ## install redis-server, nginx, haproxy, etcd, chromium, wrk, node when mi
 loadtest: build ## run SCENARIO=smoke|load|stress|spike|soak|reload-under-load|upstream-failure against a fresh upstream + gateway; exit 1 if a threshold fails
 	$(BIN)/loadgen -stack -bin $(BIN) -scenario loadtest/scenarios/$(SCENARIO).json $(LOADGEN_FLAGS)
 
-bench: build ## fastgate vs nginx vs HAProxy on loopback (~3 min; BENCH_TIME=3s per run, BENCH_REPEAT=3); writes bench/results/
+bench: build ## fastgate vs nginx vs HAProxy on loopback (~10 min; BENCH_TIME=3s per run, BENCH_REPEAT=3); writes bench/results/
 	$(GO) run ./bench -bin $(BIN) $(BENCH_FLAGS)
 
 pgo: build ## regenerate cmd/fastgate/default.pgo, the CPU profile of fastgate under make bench's workloads that go build optimizes it with (~2 min)

@@ -716,6 +716,7 @@ func TestOpenFlags(t *testing.T) {
 	bad([]string{"-idle-conns", "5000"}, "-idle-conns 5000: want 0 (no phase) to 3000")
 	bad([]string{"-slow-clients", "5000"}, "-slow-clients 5000: want 0 (no phase) to 3000")
 	bad([]string{"-slow-every", "0s"}, "want positive durations")
+	bad([]string{"-slow-every", "2m"}, "-slow-every at most 1m")
 	if c.idleConns != 2000 || c.slowClients != 1000 || c.slowEvery != 2500*time.Millisecond || c.slowTime != 8*time.Second {
 		t.Errorf("defaults: -idle-conns %d, -slow-clients %d, -slow-every %s, -slow-time %s; want 2000, 1000, 2.5s, 8s",
 			c.idleConns, c.slowClients, c.slowEvery, c.slowTime)

@@ -195,8 +195,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.slowClients < 0 || c.slowClients > 3000 {
 		return nil, fmt.Errorf("bench: -slow-clients %d: want 0 (no phase) to 3000 (nginx's and HAProxy's configs take 4096 connections)", c.slowClients)
 	}
-	if c.slowClients > 0 && (c.slowEvery <= 0 || c.slowTime <= 0) {
-		return nil, fmt.Errorf("bench: -slow-every %s, -slow-time %s: want positive durations", c.slowEvery, c.slowTime)
+	if c.slowClients > 0 && (c.slowEvery <= 0 || c.slowEvery > time.Minute || c.slowTime <= 0) {
+		return nil, fmt.Errorf("bench: -slow-every %s, -slow-time %s: want positive durations, -slow-every at most 1m (nginx's and HAProxy's keep-alive timeouts are 75s)", c.slowEvery, c.slowTime)
 	}
 	if c.openLoad < 0 || c.openLoad > 1 {
 		return nil, fmt.Errorf("bench: -open-load %g: want a fraction of fastgate's saturation throughput, 0..1 (0: no open-model phase)", c.openLoad)
