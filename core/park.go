@@ -42,10 +42,10 @@ var parkAfter = time.Second
 
 // A client that comes back soon after its connection parked pays a park
 // and an unpark for each request and saves little memory for it: with a
-// request every 2.5 s the connection was parked 1.5 s of each 2.5, the two
-// cost about a quarter of the CPU of each request (make bench's slow
-// clients: 150 against 115 µs unparked), and the unpark workers that
-// served those connections held about as much memory as the parks freed.
+// request every 2.5 s the connection was parked 1.5 s of each 2.5, and the
+// two cost about a fifth of the CPU of each request (1,000 such clients:
+// 150-181 µs per request parking, 125-141 not), while the unpark workers
+// that served those connections held most of the memory the parks freed.
 // So a connection whose client came back less than parkDelaySlow times
 // parkAfter after its previous request waits that long before it parks
 // next, as long as its client keeps that pace; one that stayed away
