@@ -103,26 +103,26 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	// The idle-connection phase: fastgate, nginx and HAProxy, each holding
 	// the 50 connections.
-	if len(res.Idle) != len(idleTargets) {
-		t.Fatalf("idle connections: %d rows (%+v); want %v", len(res.Idle), res.Idle, idleTargets)
+	if len(res.Idle) != len(phaseTargets) {
+		t.Fatalf("idle connections: %d rows (%+v); want %v", len(res.Idle), res.Idle, phaseTargets)
 	}
 	for i, ir := range res.Idle {
-		if ir.Target != idleTargets[i] || ir.Conns != 50 || ir.RSSBeforeKB <= 0 || ir.RSSAfterKB <= 0 {
-			t.Errorf("idle row %d: %+v; want %s, 50 connections, both resident sizes", i, ir, idleTargets[i])
+		if ir.Target != phaseTargets[i] || ir.Conns != 50 || ir.RSSBeforeKB <= 0 || ir.RSSAfterKB <= 0 {
+			t.Errorf("idle row %d: %+v; want %s, 50 connections, both resident sizes", i, ir, phaseTargets[i])
 		}
 	}
 	// The slow-clients phase: a row each for fastgate, nginx and HAProxy,
 	// every request answered, and fastgate's ratios. (Not the CPU: 300ms
 	// of 200 requests/s may take less than the kernel's 10ms tick.)
 	sr := res.Slow
-	if sr == nil || sr.Clients != 20 || len(sr.Rows) != len(idleTargets) {
-		t.Fatalf("slow clients: %+v; want 20 clients and rows %v", sr, idleTargets)
+	if sr == nil || sr.Clients != 20 || len(sr.Rows) != len(phaseTargets) {
+		t.Fatalf("slow clients: %+v; want 20 clients and rows %v", sr, phaseTargets)
 	}
 	for i, rw := range sr.Rows {
-		if rw.Target != idleTargets[i] || len(rw.Runs) != 1 || rw.Requests == 0 || rw.Errors != 0 ||
+		if rw.Target != phaseTargets[i] || len(rw.Runs) != 1 || rw.Requests == 0 || rw.Errors != 0 ||
 			sr.RSSMiB[rw.Target].Median <= 0 {
 			t.Errorf("slow clients row %d: %+v, RSS %v; want %s, 1 run, some requests, none failed, a resident size",
-				i, rw, sr.RSSMiB[rw.Target], idleTargets[i])
+				i, rw, sr.RSSMiB[rw.Target], phaseTargets[i])
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "latest.md"))

@@ -36,12 +36,13 @@ type idleResult struct {
 	Settle      string  `json:"settle"` // how long each half stayed idle
 }
 
-// idleTargets are the proxies measured.
-var idleTargets = []string{targetFastgate, targetNginx, targetHAProxy}
+// phaseTargets are the proxies the idle-connection and slow-clients phases
+// measure.
+var phaseTargets = []string{targetFastgate, targetNginx, targetHAProxy}
 
 // measureIdle runs the phase on every proxy there is.
 func (b *bench) measureIdle() error {
-	for _, name := range idleTargets {
+	for _, name := range phaseTargets {
 		t := b.targets[name]
 		if t == nil {
 			continue

@@ -447,7 +447,7 @@ func (b *bench) run() (*results, error) {
 	}
 	est := time.Duration(total)*per + time.Duration(open*b.cfg.repeat)*b.cfg.runTime
 	if b.cfg.slowClients > 0 {
-		est += time.Duration(b.cfg.repeat*len(idleTargets)) * (b.cfg.slowEvery*5/4 + b.cfg.slowTime + time.Second)
+		est += time.Duration(b.cfg.repeat*len(phaseTargets)) * (b.cfg.slowEvery*5/4 + b.cfg.slowTime + time.Second)
 	}
 	b.logf("%d workloads, %d rows (%d more in the open model), %d x %s runs each, about %s; others using the CPU skew the figures",
 		len(b.workloads), total, open, b.cfg.repeat, b.cfg.runTime, est.Round(time.Second))

@@ -47,7 +47,7 @@ func (b *bench) measureSlow() error {
 	sr := &slowResult{Clients: b.cfg.slowClients, Every: b.cfg.slowEvery.String(), Window: b.cfg.slowTime.String(),
 		RSSMiB: map[string]stat{}, rss: map[string][]float64{}}
 	for i := range b.cfg.repeat {
-		for _, name := range idleTargets {
+		for _, name := range phaseTargets {
 			t := b.targets[name]
 			if t == nil {
 				continue
