@@ -228,10 +228,10 @@ func TestParkTick(t *testing.T) {
 	}
 }
 
-// TestParkDelay: a connection whose client came back less than its park
-// delay after it parked waits twice parkAfter before it parks next, while
-// its client keeps that pace; one that stayed parked its delay or longer
-// goes back to parkAfter (the rule, on a made-up clock).
+// TestParkDelay: a connection whose client came back less than
+// parkDelaySlow times parkAfter after its previous request waits that long
+// before it parks next, while its client keeps that pace; one whose client
+// stayed away longer goes back to parkAfter (the rule, on a made-up clock).
 func TestParkDelay(t *testing.T) {
 	var c parker
 	t0 := time.Now()
