@@ -179,16 +179,11 @@ func (c *tlsServerConn) setRead(t time.Time) error {
 // and one that read nothing leaves nothing buffered in it: what comes
 // next is on the socket.
 func (c *tlsServerConn) Read(p []byte) (int, error) {
-	var parkAt, probe time.Time
+	var parkAt time.Time
 	if c.canPark() {
 		parkAt = c.parkTime(c.rwant)
 	}
-	switch {
-	case c.bodies.pending && parkAt.IsZero():
-		probe = time.Now().Add(waitProbe) // one that parks gives them back then
-	case c.bodies.pending && c.slow:
-		probe = c.bodiesTime(c.rwant) // or after parkAfter, when it parks later
-	}
+	probe := c.bodiesProbe(c.bodies.pending, parkAt, c.rwant)
 	if t := earliest(parkAt, probe); !t.IsZero() && (c.rwant.IsZero() || t.Before(c.rwant)) &&
 		!keepsDeadline(c.rset, t) {
 		if err := c.setRead(t); err != nil {

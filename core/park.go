@@ -52,7 +52,7 @@ var parkAfter = time.Second
 // longer goes back to parkAfter. Clients that send a request every few
 // seconds keep their connection unparked, with its 23 KB; those idle
 // longer park as before. Large bodies still go back after parkAfter
-// (bodiesTime); the wait also bounds how long a pipelining client whose
+// (bodiesProbe); the wait also bounds how long a pipelining client whose
 // request it missed waits, once (serverConn.waitRead).
 const parkDelaySlow = 4
 
@@ -474,10 +474,21 @@ func (c *parker) parkTime(idle time.Time) time.Time {
 	return c.waitTime(idle, c.parkDelay())
 }
 
-// bodiesTime returns when such a wait gives back large bodies (idlebody.go)
-// when it parks later than that: parkAfter after it started.
-func (c *parker) bodiesTime(idle time.Time) time.Time {
-	return c.waitTime(idle, parkAfter)
+// bodiesProbe returns when a wait for a new request whose idle deadline is
+// idle and that parks at parkAt (zero: never) gives back its large bodies
+// (idlebody.go) before then: waitProbe from now when it does not park,
+// parkAfter after it started when its park delay is the longer one, and
+// zero when it gives them back as it parks or has none (pending false).
+func (c *parker) bodiesProbe(pending bool, parkAt, idle time.Time) time.Time {
+	switch {
+	case !pending:
+		return time.Time{}
+	case parkAt.IsZero():
+		return time.Now().Add(waitProbe)
+	case c.slow:
+		return c.waitTime(idle, parkAfter)
+	}
+	return time.Time{}
 }
 
 // waitTime returns the time d after the start of the wait whose idle

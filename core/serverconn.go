@@ -403,13 +403,7 @@ func (c *serverConn) readNow(p []byte) (int, error) {
 	if c.canPark() {
 		parkAt = c.parkTime(c.rwant)
 	}
-	t := parkAt
-	switch {
-	case c.bodies.pending && parkAt.IsZero():
-		t = time.Now().Add(waitProbe) // one that parks gives them back then
-	case c.bodies.pending && c.slow:
-		t = c.bodiesTime(c.rwant) // or after parkAfter, when it parks later
-	}
+	t := earliest(parkAt, c.bodiesProbe(c.bodies.pending, parkAt, c.rwant))
 	if err := c.earlier(t); err != nil {
 		return 0, err
 	}
@@ -544,10 +538,9 @@ func (c *serverConn) waitRead(p []byte) (int, error) {
 func (c *serverConn) probeTime(idle, parkAt time.Time) time.Time {
 	switch {
 	case !parkAt.IsZero() && (idle.IsZero() || parkAt.Before(idle)):
-		if c.bodies.pending && c.slow {
-			return c.bodiesTime(idle) // large bodies go back no later than before the longer wait
-		}
-		return parkAt // it probes, then parks: one wake, not two (phaseProbePark)
+		// It probes, then parks: one wake, not two (phaseProbePark);
+		// with the longer park delay, large bodies go back first.
+		return earliest(parkAt, c.bodiesProbe(c.bodies.pending, parkAt, idle))
 	case c.idleFor > waitProbe && !idle.IsZero():
 		return idle.Add(waitProbe - c.idleFor)
 	}
