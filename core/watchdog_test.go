@@ -131,3 +131,54 @@ func TestWatchdogBackoff(t *testing.T) {
 	}
 	unwatch(x)
 }
+
+// TestWatchdogSleepsWhenIdle: with no request registered the watchdog's
+// timer is stopped, so an idle gateway is not woken 50 times a second; a
+// registration wakes it (a client that left is still seen), and once the
+// last request is gone it sleeps again.
+func TestWatchdogSleepsWhenIdle(t *testing.T) {
+	c, s := loopbackPairs(t)()
+	x := &exchange{ctx: &fasthttp.RequestCtx{}}
+	x.ctx.Init2(s, nil, false)
+	w := newWatchdog()
+	slept := make(chan struct{}, 1)
+	w.slept = func() { slept <- struct{}{} }
+	go w.run()
+	defer w.stop()
+	waitSlept := func(what string) {
+		t.Helper()
+		select {
+		case <-slept:
+		case <-time.After(10 * time.Second): // a hang guard, not a timing
+			t.Fatalf("the watchdog did not go to sleep %s", what)
+		}
+		if !w.asleep.Load() {
+			t.Fatalf("slept %s but not asleep", what)
+		}
+	}
+
+	w.watch(x, time.Now())
+	if w.asleep.Load() {
+		t.Fatal("asleep with a request registered")
+	}
+	unwatch(x)
+	waitSlept("after its request ended")
+
+	// Asleep, it must still see a client that leaves.
+	c.Close()
+	for i := 0; i < 100000 && !clientGone(s); i++ {
+	}
+	x.cancel.reset()
+	w.watch(x, time.Now())
+	for end := time.Now().Add(10 * time.Second); !x.cancel.canceled.Load(); {
+		if time.Now().After(end) { // a hang guard, not a timing
+			t.Fatal("a client that left while the watchdog slept was not seen")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if w.polls.Load() == 0 || w.canceled.Load() != 1 {
+		t.Fatalf("polls %d, canceled %d; want some and 1", w.polls.Load(), w.canceled.Load())
+	}
+	unwatch(x)
+	waitSlept("after the canceled request ended")
+}
