@@ -348,7 +348,7 @@ func echoGet(t *testing.T, url string, headers map[string]string) (int, stubEcho
 	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
 		t.Fatalf("GET %s: %s", url, err)
 	}
-	var e stubEcho
+	e := stubEcho{respRequestID: string(resp.Header.Peek("X-Request-Id")), respNosniff: string(resp.Header.Peek("X-Content-Type-Options"))}
 	if resp.StatusCode() == 200 {
 		if err := json.Unmarshal(resp.Body(), &e); err != nil {
 			t.Fatalf("GET %s: echo %q: %s", url, resp.Body(), err)
@@ -357,10 +357,54 @@ func echoGet(t *testing.T, url string, headers map[string]string) (int, stubEcho
 	return resp.StatusCode(), e
 }
 
-// stubEcho is the part of the stub's X-Stub-Echo answer the tests read.
+// stubEcho is the part of the stub's X-Stub-Echo answer the tests read,
+// and two headers of the proxy's response.
 type stubEcho struct {
 	Path    string      `json:"path"`
 	Headers [][2]string `json:"headers"`
+
+	respRequestID, respNosniff string
+}
+
+// TestSameHeaderWork checks that fastgate, nginx and HAProxy do the same
+// header work in each workload's config, what fastgate does by default:
+// the upstream gets X-Forwarded-For, X-Real-IP, X-Forwarded-Proto: http,
+// X-Forwarded-Host and a request ID, and the client gets that ID back with
+// X-Content-Type-Options: nosniff, from the cache too.
+func TestSameHeaderWork(t *testing.T) {
+	for _, name := range []string{"get-small", "fastgate-features", "cache-hit"} {
+		_, w, targets := startWorkloadTargets(t, name)
+		for _, tg := range targets {
+			for i := range 2 { // a miss, then a hit on cache-hit
+				code, echo := echoGet(t, tg.url+w.Path, w.Headers)
+				if code != 200 {
+					t.Fatalf("%s, %s: GET %s: %d", name, tg.name, w.Path, code)
+				}
+				if echo.respRequestID == "" || echo.respNosniff != "nosniff" {
+					t.Errorf("%s, %s: the response has X-Request-Id %q, X-Content-Type-Options %q; want an ID, nosniff",
+						name, tg.name, echo.respRequestID, echo.respNosniff)
+				}
+				if name == "cache-hit" && i > 0 {
+					continue // from the cache: the upstream's echo is the first request's
+				}
+				got := map[string]string{}
+				for _, kv := range echo.Headers {
+					got[strings.ToLower(kv[0])] = kv[1]
+				}
+				for _, h := range []string{"x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-request-id"} {
+					if got[h] == "" {
+						t.Errorf("%s, %s: the upstream got no %s", name, tg.name, h)
+					}
+				}
+				if got["x-forwarded-proto"] != "http" {
+					t.Errorf("%s, %s: the upstream got X-Forwarded-Proto %q; want http", name, tg.name, got["x-forwarded-proto"])
+				}
+				if got["x-request-id"] != echo.respRequestID {
+					t.Errorf("%s, %s: the upstream got request ID %q, the client %q; want the same", name, tg.name, got["x-request-id"], echo.respRequestID)
+				}
+			}
+		}
+	}
 }
 
 // startWorkloadTargets starts the stub upstream and the named workload's
