@@ -82,6 +82,7 @@ func (c *cancelState) reset() {
 // ticker always running, 3.8 without it (README, Performance).
 type watchdog struct {
 	shards [watchShards]watchShard
+	_      [64]byte // asleep, read by every watch, off the last shard's line
 	// timer wakes run; it is armed by run itself while requests are
 	// registered, and by the one watch that clears asleep.
 	timer  *time.Timer
