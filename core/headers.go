@@ -31,14 +31,22 @@ var hopHeaders = [...]string{
 }
 
 // isHopHeader reports whether the normalized header name k is hop-by-hop.
-func isHopHeader(k []byte) bool {
-	for _, h := range hopHeaders {
+func isHopHeader(k []byte) bool { return hopIndex(k) >= 0 }
+
+// hopIndex returns the index in hopHeaders of the normalized header name k,
+// or -1 when it is not hop-by-hop.
+func hopIndex(k []byte) int {
+	for i, h := range hopHeaders {
 		if len(k) == len(h) && string(k) == h {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
+
+// hopConnection is Connection's bit in a set of hopHeaders found
+// (hopHeaders[0]).
+const hopConnection = 1 << 0
 
 // header is the part of fasthttp's RequestHeader and ResponseHeader that
 // hop-by-hop removal needs.
@@ -54,44 +62,61 @@ var (
 )
 
 // stripRequestHopByHop removes hop-by-hop headers from a request going
-// upstream. Fast path: one scan finds none and nothing is deleted.
+// upstream. One scan finds which are there; in the usual request, none,
+// and nothing is deleted.
 func stripRequestHopByHop(h *fasthttp.RequestHeader, buf []byte) []byte {
+	var found uint32
 	for k := range h.All() {
-		if isHopHeader(k) {
-			return stripHopByHop(h, buf)
+		if i := hopIndex(k); i >= 0 {
+			found |= 1 << i
 		}
 	}
-	return buf
+	if found == 0 {
+		return buf
+	}
+	return stripHopByHop(h, buf, found)
 }
 
 // stripResponseHopByHop removes hop-by-hop headers from an upstream response.
 func stripResponseHopByHop(h *fasthttp.ResponseHeader, buf []byte) []byte {
+	var found uint32
 	for k := range h.All() {
-		if isHopHeader(k) {
-			return stripHopByHop(h, buf)
+		if i := hopIndex(k); i >= 0 {
+			found |= 1 << i
 		}
 	}
-	return buf
+	if found == 0 {
+		return buf
+	}
+	return stripHopByHop(h, buf, found)
 }
 
-// stripHopByHop removes hop-by-hop headers and the headers Connection names.
-// buf is scratch space; the grown buffer is returned.
-func stripHopByHop(h header, buf []byte) []byte {
-	// Copy Connection's value: deleting headers may move it.
-	buf = append(buf[:0], h.Peek(hdrConnection)...)
-	for v := buf; len(v) > 0; {
-		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
-		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
-			hdr.DelBytes(h, tok)
+// stripHopByHop removes the hop-by-hop headers in found (bits of
+// hopHeaders) and the headers Connection names. Each deletion scans the
+// header, so only those there are deleted: a browser's Connection:
+// keep-alive, or an upstream's Keep-Alive: timeout=5, costs a scan or two,
+// not one per hop-by-hop name. buf is scratch space; the grown buffer is
+// returned.
+func stripHopByHop(h header, buf []byte, found uint32) []byte {
+	if found&hopConnection != 0 {
+		// Copy Connection's value: deleting headers may move it.
+		buf = append(buf[:0], h.Peek(hdrConnection)...)
+		for v := buf; len(v) > 0; {
+			var tok []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+				hdr.DelBytes(h, tok)
+			}
 		}
 	}
-	for _, name := range hopHeaders {
-		hdr.Del(h, name)
+	for i, name := range hopHeaders {
+		if found&(1<<i) != 0 {
+			hdr.Del(h, name)
+		}
 	}
 	return buf
 }
