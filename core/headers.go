@@ -44,9 +44,9 @@ func hopIndex(k []byte) int {
 	return -1
 }
 
-// hopConnection is Connection's bit in a set of hopHeaders found
-// (hopHeaders[0]).
-const hopConnection = 1 << 0
+// hopConnection is Connection's bit in a set of hopHeaders found, taken
+// from the list so that reordering it cannot break stripHopByHop.
+var hopConnection = uint32(1) << hopIndex([]byte(hdrConnection))
 
 // header is the part of fasthttp's RequestHeader and ResponseHeader that
 // hop-by-hop removal needs.
@@ -78,6 +78,8 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, buf []byte) []byte {
 }
 
 // stripResponseHopByHop removes hop-by-hop headers from an upstream response.
+// Its loop is stripRequestHopByHop's again: ranging over All of a concrete
+// type keeps the iterator on the stack (see core/hdr).
 func stripResponseHopByHop(h *fasthttp.ResponseHeader, buf []byte) []byte {
 	var found uint32
 	for k := range h.All() {
