@@ -782,6 +782,35 @@ func TestOpenFlags(t *testing.T) {
 	f("", "get-small", []string{targetFastgate, targetNginx}, false)
 }
 
+// TestRatiosByRound checks the ratios of runs paired by round beside the
+// ratio of the medians: one line, and the JSON.
+func TestRatiosByRound(t *testing.T) {
+	r := &results{Settings: settings{Repeat: 3, Cores: 1, GOMAXPROCS: 1}}
+	wr := r.workload(&workload{Name: "get-small", Description: "GET"})
+	cpu := func(v ...float64) []run {
+		runs := make([]run, len(v))
+		for i, x := range v {
+			runs[i] = run{Requests: 1000, RPS: 1000, CPUPerReq: x}
+		}
+		return runs
+	}
+	wr.row(targetFastgate).Runs = cpu(20, 22, 19)
+	wr.row(targetNginx).Runs = cpu(21, 21, 20) // rounds: 0.95, 1.05, 0.95
+	wr.row(targetHAProxy).Runs = cpu(18)       // one round: no pairs
+	r.finish()
+	requireContains(t, "markdown", r.markdown(),
+		"- fastgate / nginx: CPU µs per request ×0.95, requests/s ×1.00; round by round ×0.95 (0.95–1.05), lower in 2 of 3\n",
+		"- fastgate / haproxy: CPU µs per request ×1.11, requests/s ×1.00\n")
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireContains(t, "JSON", string(js), `"nginx":{"cpu_us_per_req":0.9523809523809523,"rps":1,"cpu_by_round":{"median":0.9523809523809523,"min":0.95,"max":1.0476190476190477,"lower":2,"of":3}}`)
+	if strings.Contains(string(js), `"haproxy":{"cpu_us_per_req":1.1111111111111112,"rps":1,"cpu_by_round"`) {
+		t.Errorf("JSON pairs rounds with a row of one run: %s", js)
+	}
+}
+
 // TestOpenResults checks the open-model table, ratio lines and JSON of a
 // workload, and that a run without the phase has none of it.
 func TestOpenResults(t *testing.T) {
@@ -811,7 +840,7 @@ func TestOpenResults(t *testing.T) {
 		"| fastgate | 14,000 | 13,990 | 0.40 | 1.50 (1.25–2.00) | 3.00 | 3 | 0 | 42.0 | 0.25 |",
 		"| haproxy | 14,000 | 13,990 | 0.40 | 0.75 (0.50–1.00) | 3.00 | 3 | 6 | 42.0 | 0.25 |",
 		"- fastgate p99 / nginx p99: ×3.00 (not the proxies' alone: see the warnings)",
-		"- fastgate p99 / haproxy p99: ×2.00 (not the proxies' alone: see the warnings)",
+		"- fastgate p99 / haproxy p99: ×2.00; round by round ×2.00 (2.00–2.50), lower in 0 of 3 (not the proxies' alone: see the warnings)",
 		"- warning: nginx: loadgen's own send lag p99 0.25 ms is 50% of the p99: the generator, not the proxy, sets this tail",
 		"- warning: haproxy: 6 arrivals dropped, all 2000 VUs busy (loadgen's send lag p99 0.25 ms): the percentiles leave them out;",
 		"70% of fastgate's median requests/s in the first (open model: loadgen constant-arrival-rate)")
@@ -827,7 +856,8 @@ func TestOpenResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireContains(t, "JSON", string(js), `"open":{"load":0.7,"fastgate_saturation_rps":20000,"offered_rps":14000,`,
-		`"p99_ratios":{"haproxy":2,"nginx":3}`, `"dropped":6,"send_lag_p99_ms":{"median":0.25`)
+		`"p99_ratios":{"haproxy":2,"nginx":3}`, `"p99_by_round":{"haproxy":{"median":2,"min":2,"max":2.5,"lower":0,"of":3}}`,
+		`"dropped":6,"send_lag_p99_ms":{"median":0.25`)
 
 	wr.Open = nil
 	r.Settings.OpenLoad, r.Settings.OpenGenerator = 0, ""

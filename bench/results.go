@@ -73,6 +73,9 @@ type openResult struct {
 	// rate; ReuseportP99Ratios fastgate-reuseport's, with -cores > 1.
 	P99Ratios          map[string]float64 `json:"p99_ratios,omitempty"`
 	ReuseportP99Ratios map[string]float64 `json:"reuseport_p99_ratios,omitempty"`
+	// P99ByRound and ReuseportP99ByRound are those ratios round by round.
+	P99ByRound          map[string]*rounds `json:"p99_by_round,omitempty"`
+	ReuseportP99ByRound map[string]*rounds `json:"reuseport_p99_by_round,omitempty"`
 }
 
 // row is one target's measurements of one workload.
@@ -111,6 +114,49 @@ type stat struct {
 type ratio struct {
 	CPUPerReq float64 `json:"cpu_us_per_req"`
 	RPS       float64 `json:"rps"`
+	// CPUByRound is the CPU per request ratio of each round of the
+	// interleaved runs, nil with fewer than two rounds.
+	CPUByRound *rounds `json:"cpu_by_round,omitempty"`
+}
+
+// rounds pairs two targets' runs by round: run i of each was measured in
+// the same pass over the targets, seconds apart, so the ratio of the pair
+// leaves out what changed on the machine between passes, which the ratio
+// of the medians keeps. stat is over the rounds' ratios; Lower counts the
+// rounds whose ratio was below 1.
+type rounds struct {
+	stat
+	Lower int `json:"lower"`
+	Of    int `json:"of"`
+}
+
+// byRound returns f's ratio of a's runs over b's, round by round; nil
+// with fewer than two rounds or a zero figure.
+func byRound(a, b []run, f func(*run) float64) *rounds {
+	n := min(len(a), len(b))
+	if n < 2 {
+		return nil
+	}
+	v := make([]float64, n)
+	lower := 0
+	for i := range n {
+		x, y := f(&a[i]), f(&b[i])
+		if y == 0 {
+			return nil
+		}
+		if v[i] = x / y; v[i] < 1 {
+			lower++
+		}
+	}
+	return &rounds{stat: statOfValues(v), Lower: lower, Of: n}
+}
+
+// String formats r for a ratio line.
+func (r *rounds) String() string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("; round by round ×%.2f (%.2f–%.2f), lower in %d of %d", r.Median, r.Min, r.Max, r.Lower, r.Of)
 }
 
 // newResults starts the results of a run with settings c.
@@ -283,29 +329,31 @@ func (o *openResult) finish() {
 		lag := statOf(rw.Runs, func(x *run) float64 { return x.SendLagP99 })
 		rw.SendLagP99 = &lag
 	}
-	o.P99Ratios = o.p99Ratios(targetFastgate)
-	o.ReuseportP99Ratios = o.p99Ratios(targetReuseport)
+	o.P99Ratios, o.P99ByRound = o.p99Ratios(targetFastgate)
+	o.ReuseportP99Ratios, o.ReuseportP99ByRound = o.p99Ratios(targetReuseport)
 }
 
-// p99Ratios returns target's median p99 over nginx's and HAProxy's, nil
-// when there is no such pair.
-func (o *openResult) p99Ratios(target string) map[string]float64 {
+// p99Ratios returns target's median p99 over nginx's and HAProxy's, and
+// the ratios round by round; nil when there is no such pair.
+func (o *openResult) p99Ratios(target string) (m map[string]float64, byR map[string]*rounds) {
 	fg := findRow(o.Rows, target)
 	if fg == nil {
-		return nil
+		return nil, nil
 	}
-	var m map[string]float64
 	for _, other := range []string{targetNginx, targetHAProxy} {
 		rw := findRow(o.Rows, other)
 		if rw == nil || rw.P99.Median == 0 {
 			continue
 		}
 		if m == nil {
-			m = map[string]float64{}
+			m, byR = map[string]float64{}, map[string]*rounds{}
 		}
 		m[other] = fg.P99.Median / rw.P99.Median
+		if r := byRound(fg.Runs, rw.Runs, func(x *run) float64 { return x.P99 }); r != nil {
+			byR[other] = r
+		}
 	}
-	return m
+	return m, byR
 }
 
 // addRatios adds fg's figures over base's nginx and HAProxy rows to m,
@@ -322,7 +370,8 @@ func addRatios(m map[string]ratio, fg *row, base *workloadResult) map[string]rat
 		if m == nil {
 			m = map[string]ratio{}
 		}
-		m[other] = ratio{CPUPerReq: fg.CPUPerReq.Median / o.CPUPerReq.Median, RPS: fg.RPS.Median / o.RPS.Median}
+		m[other] = ratio{CPUPerReq: fg.CPUPerReq.Median / o.CPUPerReq.Median, RPS: fg.RPS.Median / o.RPS.Median,
+			CPUByRound: byRound(fg.Runs, o.Runs, func(x *run) float64 { return x.CPUPerReq })}
 	}
 	return m
 }
@@ -428,13 +477,14 @@ func (o *openResult) ratioLines() []string {
 	for _, fg := range []struct {
 		target string
 		m      map[string]float64
-	}{{targetFastgate, o.P99Ratios}, {targetReuseport, o.ReuseportP99Ratios}} {
+		byR    map[string]*rounds
+	}{{targetFastgate, o.P99Ratios, o.P99ByRound}, {targetReuseport, o.ReuseportP99Ratios, o.ReuseportP99ByRound}} {
 		for _, other := range []string{targetNginx, targetHAProxy} {
 			v, ok := fg.m[other]
 			if !ok {
 				continue
 			}
-			l := fmt.Sprintf("%s p99 / %s p99: ×%.2f", fg.target, other, v)
+			l := fmt.Sprintf("%s p99 / %s p99: ×%.2f%s", fg.target, other, v, fg.byR[other])
 			if findRow(o.Rows, fg.target).generatorWarning(o.MaxVUs) != "" || findRow(o.Rows, other).generatorWarning(o.MaxVUs) != "" {
 				l += " (not the proxies' alone: see the warnings)"
 			}
@@ -496,7 +546,7 @@ func appendRatioLines(dst []string, target string, m map[string]ratio) []string 
 		if !ok {
 			continue
 		}
-		dst = append(dst, fmt.Sprintf("%s / %s: CPU µs per request ×%.2f, requests/s ×%.2f", target, other, rt.CPUPerReq, rt.RPS))
+		dst = append(dst, fmt.Sprintf("%s / %s: CPU µs per request ×%.2f, requests/s ×%.2f%s", target, other, rt.CPUPerReq, rt.RPS, rt.CPUByRound))
 	}
 	return dst
 }
