@@ -156,6 +156,13 @@ type parkSet struct {
 	// waiting on it); quit, closed with the set, ends the idle ones.
 	work chan *parker
 	quit chan struct{}
+	// idle counts the unpark workers waiting on work that no dispatch has
+	// claimed. A dispatch that claims one sends it the connection, so a
+	// worker that has said it is idle is used, not passed over for a new
+	// goroutine while it is still on its way to the receive; a worker
+	// whose wait ends claims itself out, or takes the connection a
+	// dispatch that claimed it is sending.
+	idle atomic.Int32
 	// onIdleWorker is testHookUnparkIdle when the set was made: workers
 	// outlive their set a little, and must not read a later test's hook.
 	onIdleWorker func()
@@ -347,13 +354,30 @@ func (s *parkSet) dispatch() {
 		if testHookUnparked != nil {
 			testHookUnparked()
 		}
-		select {
-		case s.work <- c:
-		default:
-			go s.unparkWorker(c)
+		if s.claimIdle() {
+			select {
+			case s.work <- c:
+				continue
+			case <-s.quit:
+			}
 		}
+		go s.unparkWorker(c)
 	}
 	s.nev = 0
+}
+
+// claimIdle takes one idle unpark worker out of s.idle, or reports false
+// when there is none.
+func (s *parkSet) claimIdle() bool {
+	for {
+		n := s.idle.Load()
+		if n == 0 {
+			return false
+		}
+		if s.idle.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 // dataOnly reports whether the epoll events of a parked connection say
@@ -379,13 +403,22 @@ func (s *parkSet) unparkWorker(c *parker) {
 		c.conn.unparked()
 		s.serve(c.conn) //nolint:errcheck // as fasthttp's own workers: the connection is closed, or parked again
 		idle.Reset(unparkWorkerIdle)
+		s.idle.Add(1)
 		if s.onIdleWorker != nil {
 			s.onIdleWorker()
 		}
 		select {
 		case c = <-s.work:
 		case <-idle.C:
-			return
+			if s.claimIdle() {
+				return
+			}
+			// A dispatch claimed this worker: its connection comes.
+			select {
+			case c = <-s.work:
+			case <-s.quit:
+				return
+			}
 		case <-s.quit:
 			return
 		}
